@@ -1,0 +1,110 @@
+"""Model and training configurations, read from the JSON files in configs/.
+
+A config file holds {"model": {...}, "train": {...}}; the model part is also
+saved beside every checkpoint and bundled model so that weights always travel
+with the architecture that reads them.
+"""
+
+import dataclasses
+import json
+
+from residual_gru import layers
+
+FRAMEWORKS = ("one_shot", "additive", "scaled_additive")
+LOSSES = ("l1", "msssim", "mixed")
+
+
+def _from_dict(cls, d):
+  fields = {f.name for f in dataclasses.fields(cls)}
+  unknown = set(d) - fields
+  if unknown:
+    raise ValueError(f"Unknown {cls.__name__} keys: {sorted(unknown)}")
+  return cls(**d)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  """Architecture of one model; stored beside every checkpoint and release."""
+  cell: str = "residual_gru"       # encoder (and decoder) recurrent unit
+  decoder_cell: str = ""           # "" = same as ``cell`` (see below)
+  framework: str = "one_shot"      # one_shot | additive | scaled_additive
+  width: float = 1.0               # multiplies every depth but the bits
+  bits: int = 32                   # per 16x16 block and iteration (1/8 bpp)
+  iterations: int = 16             # unrolled in training; max at inference
+  d_rnn1_kernel: int = 2           # input kernel of D-RNN#1 (Figure 1: 2x2)
+  input_scale: float = 0.9         # uint8 -> [-input_scale, input_scale]
+  output_activation: str = "tanh"  # of D-Conv#2: tanh | linear
+
+  def __post_init__(self):
+    if self.framework not in FRAMEWORKS:
+      raise ValueError(f"framework must be one of {FRAMEWORKS}, "
+                       f"not {self.framework!r}")
+    if self.cell not in layers.CELLS:
+      raise ValueError(f"Unknown cell {self.cell!r}; choose one of "
+                       f"{sorted(layers.CELLS)}.")
+    if self.decoder_cell and self.decoder_cell not in layers.CELLS:
+      raise ValueError(f"Unknown decoder_cell {self.decoder_cell!r}.")
+    if self.output_activation not in ("tanh", "linear"):
+      raise ValueError("output_activation must be 'tanh' or 'linear'.")
+    if not 0 < self.width <= 4:
+      raise ValueError("width must be in (0, 4].")
+    if self.bits < 1 or self.iterations < 1:
+      raise ValueError("bits and iterations must be positive.")
+
+  @property
+  def encoder_cell(self):
+    # The paper found associative LSTMs useful only in the decoder and used
+    # plain LSTMs in the encoder with them (section 2.1).
+    return "lstm" if self.cell == "associative_lstm" else self.cell
+
+  @property
+  def decoder_cell_type(self):
+    return self.decoder_cell or self.cell
+
+  def depth(self, paper_depth):
+    """Scaled depth, a multiple of 4 so depth-to-space(2) divides it."""
+    return max(4, int(round(paper_depth * self.width / 4.0)) * 4)
+
+  @classmethod
+  def from_dict(cls, d):
+    return _from_dict(cls, d)
+
+  def to_dict(self):
+    return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  """Optimisation settings; flags of the training binary override them."""
+  batch_size: int = 32        # global batch (split across replicas)
+  patch_size: int = 32        # training tiles are patch_size^2 (section 4)
+  loss: str = "l1"            # l1 (paper) | msssim | mixed
+  msssim_weight: float = 0.84  # of (1 - MS-SSIM) in "mixed"; the rest is L1
+  learning_rate: float = 5e-4
+  adam_epsilon: float = 1e-7
+  decay_rate: float = 1.0     # staircase: lr * decay_rate^floor(step/decay_steps)
+  decay_steps: int = 10000
+  max_steps: int = 20000
+
+  def __post_init__(self):
+    if self.loss not in LOSSES:
+      raise ValueError(f"loss must be one of {LOSSES}, not {self.loss!r}")
+    if self.patch_size % 32:
+      raise ValueError("patch_size must be a multiple of 32.")
+    if self.batch_size < 1 or self.max_steps < 0 or self.decay_steps < 1:
+      raise ValueError("batch_size, decay_steps must be positive.")
+
+  @classmethod
+  def from_dict(cls, d):
+    return _from_dict(cls, d)
+
+  def to_dict(self):
+    return dataclasses.asdict(self)
+
+
+def load(path):
+  """Reads a configs/*.json file -> (ModelConfig, TrainConfig)."""
+  with open(path) as f:
+    data = json.load(f)
+  return (ModelConfig.from_dict(data.get("model", {})),
+          TrainConfig.from_dict(data.get("train", {})))

@@ -1,0 +1,287 @@
+"""The 2017 paper's iterative codec: encoder, binarizer, decoder, and framework.
+
+One iteration (Figure 1, section 2):
+  b_t = B(E_t(r_{t-1})),  x^_t = D_t(b_t) + gamma x^_{t-1},  r_t = x - x^_t
+with gamma = 0 ("one_shot"), gamma = 1 ("additive"), or the content-dependent
+gain of Figure 2 ("scaled_additive"). The encoder always sees the previous
+residual; the decoder sees only bits, so ``decompress`` rebuilds the exact
+reconstruction the encoder tracked.
+
+``compress``/``decompress`` are ``tf.function``s with input signatures (dynamic
+height, width and iteration count) in the style of tensorflow_compression's
+bls2017.py, so the model exports as a SavedModel.
+"""
+
+import keras
+import tensorflow as tf
+
+from residual_gru import layers
+from residual_gru.config import ModelConfig
+
+BLOCK = 32  # Images are padded to a multiple of this (4 stride-2 layers and
+            # the gain estimator's 5 stride-2 layers).
+CODE_STRIDE = 16  # One 32-bit code vector per 16x16 pixel block.
+
+
+@keras.saving.register_keras_serializable(package="residual_gru")
+class Encoder(keras.layers.Layer):
+  """E-Conv and E-RNN#1-3 of Figure 1 followed by the binarizer."""
+
+  def __init__(self, config, **kwargs):
+    super().__init__(**kwargs)
+    self.config = config
+    c = config
+    self.conv = keras.layers.Conv2D(c.depth(64), 3, strides=2,
+                                    padding="same", name="e_conv")
+    self.rnns = [
+        layers.make_cell(c.encoder_cell, c.depth(256), 3, 2, 1, "e_rnn_1"),
+        layers.make_cell(c.encoder_cell, c.depth(512), 3, 2, 1, "e_rnn_2"),
+        layers.make_cell(c.encoder_cell, c.depth(512), 3, 2, 1, "e_rnn_3"),
+    ]
+    self.binarizer = layers.Binarizer(c.bits, name="binarizer")
+
+  def initial_state(self, batch, height, width):
+    states, h, w = [], -(-height // 2), -(-width // 2)
+    for rnn in self.rnns:
+      states.append(rnn.initial_state(batch, h, w))
+      h, w = -(-h // 2), -(-w // 2)
+    return tuple(states)
+
+  def call(self, residual, state, noise=None, training=False):
+    x = self.conv(residual)
+    new_state = []
+    for rnn, s in zip(self.rnns, state):
+      x, s = rnn(x, s)
+      new_state.append(s)
+    return self.binarizer(x, noise=noise, training=training), tuple(new_state)
+
+  def get_config(self):
+    return {**super().get_config(), "config": self.config.to_dict()}
+
+  @classmethod
+  def from_config(cls, config):
+    config = dict(config)
+    return cls(ModelConfig.from_dict(config.pop("config")), **config)
+
+
+@keras.saving.register_keras_serializable(package="residual_gru")
+class Decoder(keras.layers.Layer):
+  """D-Conv#1, D-RNN#1-4 with depth-to-space, and D-Conv#2 of Figure 1."""
+
+  def __init__(self, config, **kwargs):
+    super().__init__(**kwargs)
+    self.config = config
+    c, cell = config, config.decoder_cell_type
+    self.conv_in = keras.layers.Conv2D(c.depth(512), 1, name="d_conv_1")
+    self.rnns = [
+        layers.make_cell(cell, c.depth(512), c.d_rnn1_kernel, 1, 1, "d_rnn_1"),
+        layers.make_cell(cell, c.depth(512), 3, 1, 1, "d_rnn_2"),
+        layers.make_cell(cell, c.depth(256), 3, 1, 3, "d_rnn_3"),
+        layers.make_cell(cell, c.depth(128), 3, 1, 3, "d_rnn_4"),
+    ]
+    activation = None if c.output_activation == "linear" else "tanh"
+    self.conv_out = keras.layers.Conv2D(3, 1, activation=activation,
+                                        name="d_conv_2")
+
+  def initial_state(self, batch, height, width):
+    """State for a code map of height x width (pixels / 16)."""
+    states, h, w = [], height, width
+    for rnn in self.rnns:
+      states.append(rnn.initial_state(batch, h, w))
+      h, w = 2 * h, 2 * w
+    return tuple(states)
+
+  def call(self, bits, state):
+    x = self.conv_in(bits)
+    new_state = []
+    for rnn, s in zip(self.rnns, state):
+      x, s = rnn(x, s)
+      new_state.append(s)
+      x = tf.nn.depth_to_space(x, 2)
+    return self.conv_out(x), tuple(new_state)
+
+  def get_config(self):
+    return {**super().get_config(), "config": self.config.to_dict()}
+
+  @classmethod
+  def from_config(cls, config):
+    config = dict(config)
+    return cls(ModelConfig.from_dict(config.pop("config")), **config)
+
+
+def pad_to_block(image, block=BLOCK):
+  """Pads H and W up to a multiple of ``block`` by repeating the edge pixels.
+
+  Edge replication (not reflection) works for any size, 1x1 included, and
+  adds no new edges for the encoder to spend bits on.
+  """
+  shape = tf.shape(image)
+  h, w = shape[-3], shape[-2]
+  ph = (h + block - 1) // block * block
+  pw = (w + block - 1) // block * block
+  rows = tf.minimum(tf.range(ph), h - 1)
+  cols = tf.minimum(tf.range(pw), w - 1)
+  image = tf.gather(image, rows, axis=-3)
+  return tf.gather(image, cols, axis=-2)
+
+
+@keras.saving.register_keras_serializable(package="residual_gru")
+class RNNCompressionModel(keras.Model):
+  """The iterative codec; ``call`` unrolls it for training."""
+
+  def __init__(self, config, **kwargs):
+    super().__init__(**kwargs)
+    if isinstance(config, dict):
+      config = ModelConfig.from_dict(config)
+    self.config = config
+    self.encoder = Encoder(config, name="encoder")
+    self.decoder = Decoder(config, name="decoder")
+    self.gain = (layers.GainEstimator(name="gain")
+                 if config.framework == "scaled_additive" else None)
+    # Build every variable now so the tf.while_loops below never create one.
+    self(tf.zeros((1, BLOCK, BLOCK, 3)), iterations=1)
+
+  def get_config(self):
+    return {"config": self.config.to_dict()}
+
+  @classmethod
+  def from_config(cls, config):
+    return cls(ModelConfig.from_dict(config["config"]))
+
+  # -- scaling between uint8 pixels and the network's range -----------------
+
+  def to_network(self, pixels):
+    """[0, 255] -> [-input_scale, input_scale] (2016 paper, section 3)."""
+    scale = self.config.input_scale
+    return (tf.cast(pixels, tf.float32) / 255.0 - 0.5) * (2.0 * scale)
+
+  def to_pixels(self, x):
+    """Inverse of ``to_network``: float pixels in [0, 255], not rounded."""
+    scale = self.config.input_scale
+    return (x / (2.0 * scale) + 0.5) * 255.0
+
+  # -- one iteration, shared by training, compress and decompress ------------
+
+  def initial_carry(self, batch, height, width):
+    """(reconstruction x^_0 = 0, gain g_0 = 1) for padded height x width."""
+    recon = tf.zeros(tf.stack([batch, height, width, 3]))
+    gain = tf.ones(tf.stack([batch, height // BLOCK, width // BLOCK, 1]))
+    return recon, gain
+
+  def encode_step(self, x, recon, gain, state, noise=None, training=False):
+    residual = x - recon
+    if self.gain is not None:
+      residual = residual * layers.zero_order_hold(gain, BLOCK)
+    return self.encoder(residual, state, noise=noise, training=training)
+
+  def decode_step(self, bits, recon, gain, state):
+    out, state = self.decoder(bits, state)
+    framework = self.config.framework
+    if framework == "one_shot":
+      recon = out
+    elif framework == "additive":
+      recon = recon + out
+    else:
+      recon = recon + out / layers.zero_order_hold(gain, BLOCK)
+      gain = self.gain(recon)
+    return recon, gain, state
+
+  def call(self, x, iterations=None, noise=None, training=False):
+    """Unrolls the codec; x in network range, H and W multiples of 32.
+
+    Returns the list of reconstructions x^_1..x^_n (network range). With
+    ``training=True`` the binarizer is stochastic, driven by ``noise``:
+    uniform [0, 1) of shape [B, n, H/16, W/16, bits] (see ``code_shape``).
+    """
+    iterations = iterations or self.config.iterations
+    shape = tf.shape(x)
+    batch, height, width = shape[0], shape[1], shape[2]
+    recon, gain = self.initial_carry(batch, height, width)
+    enc_state = self.encoder.initial_state(batch, height, width)
+    dec_state = self.decoder.initial_state(batch, height // CODE_STRIDE,
+                                           width // CODE_STRIDE)
+    outputs = []
+    for t in range(iterations):
+      bits, enc_state = self.encode_step(
+          x, recon, gain, enc_state, training=training,
+          noise=noise[:, t] if training else None)
+      recon, gain, dec_state = self.decode_step(bits, recon, gain, dec_state)
+      outputs.append(recon)
+    return outputs
+
+  def code_shape(self, batch, height, width, iterations=None):
+    """Shape of the training noise / codes for a batch of padded images."""
+    return (batch, iterations or self.config.iterations,
+            height // CODE_STRIDE, width // CODE_STRIDE, self.config.bits)
+
+  # -- exported inference -----------------------------------------------------
+
+  @tf.function(input_signature=[
+      tf.TensorSpec([None, None, 3], tf.uint8),
+      tf.TensorSpec([], tf.int32)])
+  def compress(self, image, iterations):
+    """uint8 H x W x 3 image -> (bits, reconstruction).
+
+    bits: uint8 {0, 1} of shape [iterations, ceil(H/32)*2, ceil(W/32)*2, 32]
+    (bit 1 stands for code +1); reconstruction: float32 pixels H x W x 3 of
+    the last iteration, exactly what ``decompress`` returns for these bits.
+    """
+    height, width = tf.shape(image)[0], tf.shape(image)[1]
+    x = pad_to_block(self.to_network(image))[None]
+    ph, pw = tf.shape(x)[1], tf.shape(x)[2]
+    recon, gain = self.initial_carry(1, ph, pw)
+    enc_state = self.encoder.initial_state(1, ph, pw)
+    dec_state = self.decoder.initial_state(1, ph // CODE_STRIDE,
+                                           pw // CODE_STRIDE)
+    codes = tf.TensorArray(tf.uint8, size=iterations)
+    for t in tf.range(iterations):
+      bits, enc_state = self.encode_step(x, recon, gain, enc_state)
+      recon, gain, dec_state = self.decode_step(bits, recon, gain, dec_state)
+      codes = codes.write(t, tf.cast(bits[0] > 0, tf.uint8))
+    pixels = self.to_pixels(recon[0, :height, :width])
+    return codes.stack(), pixels
+
+  @tf.function(input_signature=[
+      tf.TensorSpec([None, None, None, None], tf.uint8),
+      tf.TensorSpec([], tf.int32),
+      tf.TensorSpec([], tf.int32)])
+  def decompress(self, bits, height, width):
+    """(bits [n, h, w, 32], H, W) -> float32 pixels H x W x 3, not rounded."""
+    return self._decode(bits, height, width, keep_all=False)[-1]
+
+  @tf.function(input_signature=[
+      tf.TensorSpec([None, None, None, None], tf.uint8),
+      tf.TensorSpec([], tf.int32),
+      tf.TensorSpec([], tf.int32)])
+  def decompress_progressive(self, bits, height, width):
+    """Like ``decompress`` but returns every iteration's image [n, H, W, 3]."""
+    return self._decode(bits, height, width, keep_all=True)
+
+  def _decode(self, bits, height, width, keep_all):
+    n, h, w = tf.shape(bits)[0], tf.shape(bits)[1], tf.shape(bits)[2]
+    codes = tf.cast(bits, tf.float32)[:, None] * 2.0 - 1.0
+    recon, gain = self.initial_carry(1, h * CODE_STRIDE, w * CODE_STRIDE)
+    dec_state = self.decoder.initial_state(1, h, w)
+    images = tf.TensorArray(tf.float32, size=n if keep_all else 1)
+    for t in tf.range(n):
+      recon, gain, dec_state = self.decode_step(codes[t], recon, gain,
+                                                dec_state)
+      if keep_all:
+        images = images.write(t, self.to_pixels(recon[0, :height, :width]))
+    if not keep_all:
+      images = images.write(0, self.to_pixels(recon[0, :height, :width]))
+    return images.stack()
+
+
+def pixels_to_uint8(pixels):
+  """Rounds float pixels to uint8 as the reference decoder does."""
+  return tf.cast(tf.clip_by_value(tf.round(pixels), 0, 255), tf.uint8)
+
+
+def iteration_losses(x, reconstructions):
+  """Mean |r_t| per iteration; their mean is the paper's beta-weighted L1.
+
+  With beta = 1/(s n), s = B H W C and n iterations (section 4),
+  beta * sum_t sum |r_t| equals the mean over t of mean |r_t|.
+  """
+  return tf.stack([tf.reduce_mean(tf.abs(x - r)) for r in reconstructions])

@@ -1,0 +1,352 @@
+r"""Trains the RNN image codec on HE tiles (2017 paper, section 4).
+
+  python -m residual_gru.train --config=configs/default.json \
+      --train_dir=/tmp/rnn --train_data='/data/he32/train-*' \
+      --val_data=/data/he32/val.tfrecord
+
+Loss: the paper's L1 on every iteration's residual, weighted by
+beta = 1/(s n) (equivalently the mean over iterations of the mean absolute
+residual), or an MS-SSIM / mixed loss on patches large enough for it.
+
+Resumption works like keras.callbacks.BackupAndRestore: the latest checkpoint
+in --train_dir (model, optimizer, step) is restored on start. Because the
+input batch and the binarizer's noise of step s are pure functions of
+(--seed, s), a run killed and resumed ends with the same weights as one that
+never stopped. Checkpoints are written every --checkpoint_secs and at exit.
+
+tf.distribute: --strategy=mirrored spreads the global batch over the local
+devices (--cpu_devices logical CPUs for testing); --strategy=multi_worker reads
+the cluster from TF_CONFIG (see README.md, "Training on several machines").
+"""
+
+import json
+import os
+import sys
+import time
+
+from absl import app
+from absl import flags
+from absl import logging
+import keras
+import numpy as np
+import tensorflow as tf
+
+from residual_gru import config as config_lib
+from residual_gru import data
+from residual_gru import model as model_lib
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("config", None, "JSON config with 'model' and 'train' "
+                    "parts (see configs/).")
+flags.DEFINE_string("train_dir", None, "Checkpoints, TensorBoard logs and "
+                    "config.json go here; an existing run is resumed.")
+flags.DEFINE_string("train_data", None, "Comma-separated globs of training "
+                    "TFRecords (from residual_gru.build_dataset).")
+flags.DEFINE_string("val_data", None, "Glob of held-out validation TFRecords.")
+flags.DEFINE_integer("max_steps", None, "Overrides train.max_steps.")
+flags.DEFINE_integer("batch_size", None, "Overrides train.batch_size.")
+flags.DEFINE_float("learning_rate", None, "Overrides train.learning_rate.")
+flags.DEFINE_enum("loss", None, config_lib.LOSSES, "Overrides train.loss.")
+flags.DEFINE_integer("seed", 1, "Seed of initialisation, data order and "
+                     "binarizer noise.")
+flags.DEFINE_integer("checkpoint_secs", 600,
+                     "Seconds between checkpoints (the issue asks <= 900).")
+flags.DEFINE_integer("checkpoint_steps", 0,
+                     "Also checkpoint every this many steps (0 = off).")
+flags.DEFINE_integer("log_steps", 20, "Steps between progress lines and "
+                     "scalar summaries.")
+flags.DEFINE_integer("val_steps", 500, "Steps between validation runs.")
+flags.DEFINE_integer("val_tiles", 512, "Validation tiles used (first N).")
+flags.DEFINE_float("stop_after_secs", 0, "Checkpoint and exit after this "
+                   "much wall time (0 = run to max_steps); for sessions with "
+                   "a time limit.")
+flags.DEFINE_enum("strategy", "default", ["default", "mirrored",
+                                          "multi_worker"],
+                  "tf.distribute strategy.")
+flags.DEFINE_integer("cpu_devices", 0, "Split the CPU into this many logical "
+                     "devices (to exercise MirroredStrategy without GPUs).")
+flags.DEFINE_integer("threads", 0, "intra-op threads (0 = TensorFlow's "
+                     "default).")
+flags.DEFINE_bool("deterministic", True, "tf.config.experimental."
+                  "enable_op_determinism (exact resume).")
+
+
+def learning_rate_at(train_config, step):
+  """Staircase decay, as the reference's exponential_decay(staircase=True)."""
+  return train_config.learning_rate * train_config.decay_rate ** (
+      step // train_config.decay_steps)
+
+
+def msssim_scales(patch_size, filter_size=11):
+  """How many MS-SSIM scales fit a patch (each scale >= the 11px window)."""
+  scales = 1
+  while scales < 5 and patch_size // 2 ** scales >= filter_size:
+    scales += 1
+  return scales
+
+
+def iteration_losses(train_config, model, x, reconstructions):
+  """Per-iteration loss; their mean is the training objective."""
+  l1 = model_lib.iteration_losses(x, reconstructions)
+  if train_config.loss == "l1":
+    return l1
+  scales = msssim_scales(x.shape[1])
+  weights = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)[:scales]
+  to01 = lambda t: model.to_pixels(t) / 255.0
+  target = to01(x)
+  msssim = tf.stack([
+      tf.reduce_mean(tf.image.ssim_multiscale(
+          target, tf.clip_by_value(to01(r), 0.0, 1.0), 1.0,
+          power_factors=weights))
+      for r in reconstructions])
+  if train_config.loss == "msssim":
+    return 1.0 - msssim
+  w = train_config.msssim_weight
+  return w * (1.0 - msssim) + (1.0 - w) * l1
+
+
+def make_strategy(name, cpu_devices):
+  if cpu_devices > 1:
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_devices)
+  if name == "mirrored":
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+    return tf.distribute.MirroredStrategy(devices)
+  if name == "multi_worker":
+    return tf.distribute.MultiWorkerMirroredStrategy()
+  return tf.distribute.get_strategy()
+
+
+class Trainer:
+  """Owns the model, optimizer, checkpoint and the distributed train step."""
+
+  def __init__(self, model_config, train_config, train_dir, seed,
+               strategy):
+    self.model_config = model_config
+    self.train_config = train_config
+    self.train_dir = train_dir
+    self.seed = seed
+    self.strategy = strategy
+    keras.utils.set_random_seed(seed)
+    with strategy.scope():
+      self.model = model_lib.RNNCompressionModel(model_config)
+      self.optimizer = keras.optimizers.Adam(
+          learning_rate=train_config.learning_rate,
+          epsilon=train_config.adam_epsilon)
+      self.optimizer.build(self.model.trainable_variables)
+      self.step = tf.Variable(0, dtype=tf.int64, trainable=False,
+                              name="step")
+    self.checkpoint = tf.train.Checkpoint(
+        model=self.model, optimizer=self.optimizer, step=self.step)
+    self.manager = tf.train.CheckpointManager(
+        self.checkpoint, os.path.join(train_dir, "checkpoints"),
+        max_to_keep=2)
+
+  def restore(self):
+    """Restores the latest checkpoint, if any; returns the step reached."""
+    path = self.manager.latest_checkpoint
+    if path:
+      self.checkpoint.restore(path).assert_existing_objects_matched()
+      logging.info("Resumed from %s at step %d.", path, int(self.step))
+    return int(self.step)
+
+  def save(self):
+    # Only the chief writes under multi-worker; the others save to a
+    # temporary folder, as tf.distribute's fault-tolerance guide asks.
+    resolver = getattr(self.strategy, "cluster_resolver", None)
+    is_chief = (resolver is None or not resolver.cluster_spec().as_dict() or
+                (resolver.task_type in ("chief", None) or
+                 (resolver.task_type == "worker" and resolver.task_id == 0 and
+                  "chief" not in resolver.cluster_spec().as_dict())))
+    if is_chief:
+      return self.manager.save(checkpoint_number=int(self.step))
+    tmp = os.path.join(self.train_dir, f"worker_tmp_{resolver.task_id}")
+    path = tf.train.CheckpointManager(self.checkpoint, tmp, 1).save()
+    tf.io.gfile.rmtree(tmp)
+    return path
+
+  def _replica_step(self, images, noise, learning_rate):
+    x = self.model.to_network(images)
+    global_batch = self.train_config.batch_size
+    local_batch = tf.cast(tf.shape(x)[0], tf.float32)
+    with tf.GradientTape() as tape:
+      recons = self.model(x, noise=noise, training=True)
+      per_iter = iteration_losses(self.train_config, self.model, x, recons)
+      # Each replica's mean, weighted so the replicas' sum is the global mean.
+      loss = tf.reduce_mean(per_iter) * local_batch / global_batch
+    variables = self.model.trainable_variables
+    grads = tape.gradient(loss, variables)
+    self.optimizer.learning_rate.assign(learning_rate)
+    self.optimizer.apply_gradients(zip(grads, variables))
+    return per_iter * local_batch / global_batch
+
+  @tf.function
+  def train_step(self, images, noise, learning_rate):
+    per_iter = self.strategy.run(self._replica_step,
+                                 args=(images, noise, learning_rate))
+    return self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_iter,
+                                axis=None)
+
+  @tf.function
+  def evaluate(self, images):
+    x = self.model.to_network(images)
+    recons = self.model(x, training=False)
+    return (iteration_losses(self.train_config, self.model, x, recons),
+            model_lib.iteration_losses(x, recons), recons)
+
+
+def _write_json(path, obj):
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(obj, f, indent=2)
+  os.replace(tmp, path)
+
+
+def _check_config(train_dir, model_config, train_config):
+  """Saves config.json, or refuses to resume with a different model."""
+  path = os.path.join(train_dir, "config.json")
+  wanted = {"model": model_config.to_dict(), "train": train_config.to_dict()}
+  if os.path.exists(path):
+    with open(path) as f:
+      saved = json.load(f)
+    if saved["model"] != wanted["model"]:
+      raise app.UsageError(
+          f"{train_dir} holds a run of a different model config "
+          f"({saved['model']}); use another --train_dir.")
+  _write_json(path, wanted)
+
+
+def _format_secs(secs):
+  secs = int(secs)
+  return f"{secs // 3600}h{secs % 3600 // 60:02d}m{secs % 60:02d}s"
+
+
+def train(model_config, train_config, train_dir, train_data, val_data=None,
+          seed=1, strategy=None, checkpoint_secs=600, checkpoint_steps=0,
+          log_steps=20, val_steps=500, val_tiles=512, stop_after_secs=0):
+  """Runs (or resumes) training; returns the Trainer."""
+  start_time = time.time()
+  strategy = strategy or tf.distribute.get_strategy()
+  tf.io.gfile.makedirs(train_dir)
+  _check_config(train_dir, model_config, train_config)
+  trainer = Trainer(model_config, train_config, train_dir, seed, strategy)
+  step = trainer.restore()
+  end = train_config.max_steps
+  if step >= end:
+    logging.info("Already at step %d of %d.", step, end)
+    return trainer
+
+  tiles = data.load_tiles(train_data)
+  p = train_config.patch_size
+  if tiles.shape[1] < p:
+    raise app.UsageError(f"Tiles of {tiles.shape[1]}px are smaller than "
+                         f"patch_size {p}.")
+  tiles = tiles[:, :p, :p]
+  val = data.load_tiles(val_data)[:val_tiles, :p, :p] if val_data else None
+  logging.info("%d training tiles of %dx%d; %s validation tiles.",
+               len(tiles), p, p, "no" if val is None else len(val))
+  code_shape = trainer.model.code_shape(train_config.batch_size, p, p)
+  dataset = data.training_dataset(tiles, train_config.batch_size, code_shape,
+                                  seed, step, end)
+  dataset = strategy.experimental_distribute_dataset(dataset)
+
+  writer = tf.summary.create_file_writer(os.path.join(train_dir, "train"))
+  val_writer = tf.summary.create_file_writer(os.path.join(train_dir, "val"))
+  history_path = os.path.join(train_dir, "history.jsonl")
+  last_ckpt, t0, s0 = time.time(), time.time(), step
+
+  def checkpoint():
+    nonlocal last_ckpt
+    path = trainer.save()
+    last_ckpt = time.time()
+    logging.info("Checkpoint %s", path)
+
+  def validate():
+    losses, l1, recons = trainer.evaluate(val)
+    losses, l1 = losses.numpy(), l1.numpy()
+    with val_writer.as_default(step=step):
+      tf.summary.scalar("loss", losses.mean())
+      for t, v in enumerate(l1):
+        tf.summary.scalar(f"l1_iteration_{t + 1:02d}", v)
+      n = len(recons)
+      shown = sorted({0, n // 4, n - 1})
+      grid = [val[:4]] + [model_lib.pixels_to_uint8(
+          trainer.model.to_pixels(recons[t][:4])) for t in shown]
+      tf.summary.image("original_then_iterations_" + "_".join(
+          str(t + 1) for t in shown), tf.concat(grid, axis=2), step=step,
+          max_outputs=4)
+    with open(history_path, "a") as f:
+      f.write(json.dumps({"step": step, "time": time.time(),
+                          "val_loss": float(losses.mean()),
+                          "val_l1": l1.tolist()}) + "\n")
+    return losses.mean()
+
+  for images, noise in dataset:
+    lr = learning_rate_at(train_config, step)
+    per_iter = trainer.train_step(images, noise, tf.constant(lr, tf.float32))
+    trainer.step.assign_add(1)
+    step += 1
+    if step % log_steps == 0 or step == end:
+      per_iter = per_iter.numpy()
+      rate = (step - s0) / max(time.time() - t0, 1e-9)
+      eta = (end - step) / max(rate, 1e-9)
+      print(f"step {step}/{end}  loss {per_iter.mean():.5f}  "
+            f"(it1 {per_iter[0]:.4f}, it{len(per_iter)} {per_iter[-1]:.4f})  "
+            f"lr {lr:.2e}  {rate:.2f} steps/s  ETA {_format_secs(eta)}",
+            file=sys.stderr, flush=True)
+      with writer.as_default(step=step):
+        tf.summary.scalar("loss", per_iter.mean())
+        tf.summary.scalar("learning_rate", lr)
+        tf.summary.scalar("steps_per_second", rate)
+        for t, v in enumerate(per_iter):
+          tf.summary.scalar(f"loss_iteration_{t + 1:02d}", v)
+      with open(history_path, "a") as f:
+        f.write(json.dumps({"step": step, "time": time.time(),
+                            "loss": float(per_iter.mean())}) + "\n")
+    if val is not None and (step % val_steps == 0 or step == end):
+      logging.info("step %d validation loss %.5f", step, validate())
+    out_of_time = (stop_after_secs and
+                   time.time() - start_time >= stop_after_secs)
+    if (time.time() - last_ckpt >= checkpoint_secs or step == end or
+        out_of_time or (checkpoint_steps and step % checkpoint_steps == 0)):
+      checkpoint()
+    if out_of_time:
+      logging.info("Stopping after %.0f s at step %d (--stop_after_secs).",
+                   time.time() - start_time, step)
+      break
+  writer.flush()
+  val_writer.flush()
+  return trainer
+
+
+def main(argv):
+  del argv
+  for name in ("config", "train_dir", "train_data"):
+    if not getattr(FLAGS, name):
+      raise app.UsageError(f"--{name} is required.")
+  if FLAGS.threads:
+    tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
+  if FLAGS.deterministic:
+    tf.config.experimental.enable_op_determinism()
+  try:
+    model_config, train_config = config_lib.load(FLAGS.config)
+  except (OSError, ValueError) as e:
+    raise app.UsageError(f"Cannot read --config {FLAGS.config}: {e}")
+  overrides = {k: getattr(FLAGS, k) for k in
+               ("max_steps", "batch_size", "learning_rate", "loss")
+               if getattr(FLAGS, k) is not None}
+  train_config = config_lib.TrainConfig.from_dict(
+      {**train_config.to_dict(), **overrides})
+  strategy = make_strategy(FLAGS.strategy, FLAGS.cpu_devices)
+  try:
+    train(model_config, train_config, FLAGS.train_dir, FLAGS.train_data,
+          FLAGS.val_data, FLAGS.seed, strategy, FLAGS.checkpoint_secs,
+          FLAGS.checkpoint_steps, FLAGS.log_steps, FLAGS.val_steps,
+          FLAGS.val_tiles, FLAGS.stop_after_secs)
+  except (FileNotFoundError, ValueError) as e:
+    raise app.UsageError(str(e))
+
+
+if __name__ == "__main__":
+  app.run(main)
