@@ -48,13 +48,16 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
 
 def _list_images(dirs):
+  """(path, name) pairs; name is relative to its --input_dir, so the
+  train/validation split does not depend on where the folder lives."""
   paths = []
   for d in dirs:
     if not os.path.isdir(d):
       raise app.UsageError(f"--input_dir {d!r} is not a folder.")
     for root, _, files in os.walk(d):
-      paths += [os.path.join(root, f) for f in files
-                if f.lower().endswith(IMAGE_EXTENSIONS)]
+      paths += [(os.path.join(root, f),
+                 os.path.relpath(os.path.join(root, f), d))
+                for f in files if f.lower().endswith(IMAGE_EXTENSIONS)]
   return sorted(paths)
 
 
@@ -66,9 +69,9 @@ def _tfds_images(name, split):
 
 
 def _folder_images(paths, downscale, counts):
-  for path in paths:
+  for path, name in paths:
     try:
-      yield os.path.relpath(path), data.load_image(path, downscale)
+      yield name, data.load_image(path, downscale)
     except (OSError, ValueError) as e:
       counts["unreadable"] += 1
       logging.warning("Skipping unreadable image %s: %s", path, e)
@@ -97,7 +100,7 @@ def build(images, total, output_dir, tile_size, keep_fraction, selection,
       continue
     stats["tiles_seen"] += len(tiles)
     index, ratios = data.select_tiles(tiles, keep_fraction, selection, rng)
-    is_val = (data.crc_of(source) % 10000) < validation_fraction * 10000
+    is_val = data.is_validation(source, validation_fraction)
     kind = "val" if is_val else "train"
     stats[f"{kind}_images"] += 1
     for i in index:

@@ -153,6 +153,10 @@ def training_dataset(tiles, batch_size, code_shape, seed, start_step,
   return ds.prefetch(2)
 
 
-def crc_of(path):
-  """Stable hash of a file name, used to split train/validation by image."""
-  return zlib.crc32(str(path).encode())
+def is_validation(name, fraction):
+  """Whether the image ``name`` (path below its input folder) is held out.
+
+  A hash of the name decides, so the split is the same on every machine and
+  for every tile size, and an evaluation binary can list the held-out images.
+  """
+  return zlib.crc32(str(name).encode()) % 10000 < fraction * 10000

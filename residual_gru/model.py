@@ -273,6 +273,19 @@ class RNNCompressionModel(keras.Model):
     return images.stack()
 
 
+def named_variables(model):
+  """{path below the model: variable}, the keys of checkpoints and releases.
+
+  Keras 3 layers are not checkpoint dependencies of their model, so the
+  variables are checkpointed by name; the model's own (auto-numbered) name
+  is left out so that any instance of one config reads any other's weights.
+  """
+  named = {v.path.split("/", 1)[1]: v for v in model.weights}
+  if len(named) != len(model.weights):
+    raise ValueError("Two variables of the model share a path.")
+  return named
+
+
 def pixels_to_uint8(pixels):
   """Rounds float pixels to uint8 as the reference decoder does."""
   return tf.cast(tf.clip_by_value(tf.round(pixels), 0, 255), tf.uint8)

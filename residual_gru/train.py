@@ -138,7 +138,8 @@ class Trainer:
       self.step = tf.Variable(0, dtype=tf.int64, trainable=False,
                               name="step")
     self.checkpoint = tf.train.Checkpoint(
-        model=self.model, optimizer=self.optimizer, step=self.step)
+        weights=model_lib.named_variables(self.model),
+        optimizer=self.optimizer, step=self.step)
     self.manager = tf.train.CheckpointManager(
         self.checkpoint, os.path.join(train_dir, "checkpoints"),
         max_to_keep=2)

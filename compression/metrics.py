@@ -1,0 +1,109 @@
+"""Image quality metrics: the one place they are computed.
+
+All take uint8 H x W x 3 RGB arrays of the same size (the decoded image is
+cropped to the original size before it gets here).
+
+* ``msssim``: MS-SSIM as the 2017 paper evaluates it (section 4): each RGB
+  channel separately, then averaged; this is tf.image.ssim_multiscale on the
+  RGB image with max_val 255 (Gaussian 11x11, sigma 1.5, five scales, the
+  weights of Wang et al.). The headline metric.
+* ``msssim_reference``: the released reference msssim.py's variant, where the
+  SSIM statistics are averaged over the channels within each scale (and
+  over a 'valid' FFT convolution, with 2x2 box downsampling); use it to
+  compare with numbers computed by that script.
+* ``psnr``: over all RGB values.
+"""
+
+import numpy as np
+import tensorflow as tf
+from scipy import ndimage
+from scipy import signal
+
+MSSSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+
+
+def _check(a, b):
+  a, b = np.asarray(a), np.asarray(b)
+  if a.shape != b.shape or a.ndim != 3 or a.shape[-1] != 3:
+    raise ValueError(f"Need two H x W x 3 images of one size, got {a.shape} "
+                     f"and {b.shape}.")
+  return a, b
+
+
+def msssim(a, b):
+  """Mean over RGB channels of each channel's MS-SSIM (max_val 255).
+
+  Images under 176 pixels on a side have too few pixels for five scales of
+  an 11x11 window; for them only the scales that fit are used.
+  """
+  a, b = _check(a, b)
+  scales = 5
+  while scales > 1 and min(a.shape[:2]) // 2 ** (scales - 1) < 11:
+    scales -= 1
+  weights = MSSSIM_WEIGHTS[:scales]
+  return float(tf.image.ssim_multiscale(
+      tf.constant(a, tf.float32), tf.constant(b, tf.float32), 255.0,
+      power_factors=weights))
+
+
+def psnr(a, b):
+  a, b = _check(a, b)
+  mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+  return float("inf") if mse == 0 else float(10 * np.log10(255.0 ** 2 / mse))
+
+
+def _fspecial_gauss(size, sigma):
+  radius = size // 2
+  offset = 0.0 if size % 2 else 0.5
+  y, x = np.mgrid[-radius + offset:radius + offset + (size % 2),
+                  -radius + offset:radius + offset + (size % 2)]
+  g = np.exp(-((x ** 2 + y ** 2) / (2.0 * sigma ** 2)))
+  return g / g.sum()
+
+
+def _ssim_reference(img1, img2, max_val=255, filter_size=11,
+                    filter_sigma=1.5, k1=0.01, k2=0.03):
+  """(ssim, cs) of [B, H, W, C] float64 batches, reference style."""
+  _, height, width, _ = img1.shape
+  size = min(filter_size, height, width)
+  sigma = size * filter_sigma / filter_size if filter_size else 0
+  if filter_size:
+    window = np.reshape(_fspecial_gauss(size, sigma), (1, size, size, 1))
+    mu1 = signal.fftconvolve(img1, window, mode="valid")
+    mu2 = signal.fftconvolve(img2, window, mode="valid")
+    sigma11 = signal.fftconvolve(img1 * img1, window, mode="valid")
+    sigma22 = signal.fftconvolve(img2 * img2, window, mode="valid")
+    sigma12 = signal.fftconvolve(img1 * img2, window, mode="valid")
+  else:
+    mu1, mu2 = img1, img2
+    sigma11, sigma22, sigma12 = img1 * img1, img2 * img2, img1 * img2
+  mu11, mu22, mu12 = mu1 * mu1, mu2 * mu2, mu1 * mu2
+  sigma11 -= mu11
+  sigma22 -= mu22
+  sigma12 -= mu12
+  c1 = (k1 * max_val) ** 2
+  c2 = (k2 * max_val) ** 2
+  v1 = 2.0 * sigma12 + c2
+  v2 = sigma11 + sigma22 + c2
+  ssim = np.mean((((2.0 * mu12 + c1) * v1) / ((mu11 + mu22 + c1) * v2)))
+  cs = np.mean(v1 / v2)
+  return ssim, cs
+
+
+def msssim_reference(a, b):
+  """MS-SSIM exactly as the reference msssim.py computes it (see module doc)."""
+  a, b = _check(a, b)
+  img1 = a[None].astype(np.float64)
+  img2 = b[None].astype(np.float64)
+  weights = np.array(MSSSIM_WEIGHTS)
+  box = np.ones((1, 2, 2, 1)) / 4.0
+  mssim, mcs = [], []
+  for _ in range(len(weights)):
+    ssim, cs = _ssim_reference(img1, img2)
+    mssim.append(ssim)
+    mcs.append(cs)
+    img1, img2 = [ndimage.convolve(im, box, mode="reflect")[:, ::2, ::2, :]
+                  for im in (img1, img2)]
+  mssim, mcs = np.array(mssim), np.array(mcs)
+  return float(np.prod(mcs[:-1] ** weights[:-1]) *
+               mssim[-1] ** weights[-1])

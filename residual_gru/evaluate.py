@@ -1,0 +1,114 @@
+r"""Rate-distortion of a training checkpoint on a folder of images.
+
+  python -m residual_gru.evaluate --train_dir=/tmp/run --images=DIR \
+      [--held_out_fraction=0.05] [--downscale=1]
+
+For each iteration k (nominal k/8 bpp) prints the mean MS-SSIM (the paper's
+RGB-averaged MS-SSIM) and PSNR over the images, and writes them to
+<train_dir>/eval-<step>-<name>.json. With --held_out_fraction it keeps only
+the images residual_gru.build_dataset held out for validation with the same
+fraction, so training runs can be compared without touching evaluation sets.
+"""
+
+import json
+import os
+import sys
+
+from absl import app
+from absl import flags
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from compression import metrics
+from residual_gru import config as config_lib
+from residual_gru import data
+from residual_gru import model as model_lib
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("train_dir", None, "Training run to evaluate (latest "
+                    "checkpoint).")
+flags.DEFINE_string("checkpoint", None, "A specific checkpoint path instead.")
+flags.DEFINE_list("images", [], "Folders of PNG/JPEG images.")
+flags.DEFINE_float("held_out_fraction", 0.0, "Only the images that the "
+                   "dataset builder held out with this fraction (0 = all).")
+flags.DEFINE_integer("downscale", 1, "Box-downscale images by this factor.")
+flags.DEFINE_integer("iterations", 16, "Iterations to evaluate.")
+flags.DEFINE_string("name", "images", "Tag of the output JSON file.")
+flags.DEFINE_integer("max_images", 0, "Evaluate at most this many (0 = all).")
+
+
+def load_checkpoint(train_dir, checkpoint=None):
+  """Model of a training run with its latest (or given) checkpoint."""
+  with open(os.path.join(train_dir, "config.json")) as f:
+    model_config = config_lib.ModelConfig.from_dict(json.load(f)["model"])
+  model = model_lib.RNNCompressionModel(model_config)
+  path = checkpoint or tf.train.latest_checkpoint(
+      os.path.join(train_dir, "checkpoints"))
+  if not path:
+    raise FileNotFoundError(f"No checkpoint in {train_dir}.")
+  step = tf.Variable(0, dtype=tf.int64)
+  tf.train.Checkpoint(weights=model_lib.named_variables(model),
+                      step=step).restore(path).expect_partial(
+                      ).assert_existing_objects_matched()
+  return model, int(step)
+
+
+def rate_distortion(model, images, iterations):
+  """Per image and iteration: (MS-SSIM, PSNR) arrays of shape [N, n]."""
+  msssim = np.zeros((len(images), iterations))
+  psnr = np.zeros_like(msssim)
+  for i, image in enumerate(tqdm(images, unit="img", file=sys.stderr)):
+    h, w = image.shape[:2]
+    bits, _ = model.compress(image, iterations)
+    every = model_lib.pixels_to_uint8(
+        model.decompress_progressive(bits, h, w)).numpy()
+    for t in range(iterations):
+      msssim[i, t] = metrics.msssim(image, every[t])
+      psnr[i, t] = metrics.psnr(image, every[t])
+  return msssim, psnr
+
+
+def list_images(dirs, held_out_fraction=0.0):
+  paths = []
+  for d in dirs:
+    for root, _, files in os.walk(d):
+      for f in files:
+        if not f.lower().endswith((".png", ".jpg", ".jpeg")):
+          continue
+        path = os.path.join(root, f)
+        name = os.path.relpath(path, d)
+        if held_out_fraction and not data.is_validation(name,
+                                                        held_out_fraction):
+          continue
+        paths.append(path)
+  return sorted(paths)
+
+
+def main(argv):
+  del argv
+  if not FLAGS.train_dir or not FLAGS.images:
+    raise app.UsageError("--train_dir and --images are required.")
+  paths = list_images(FLAGS.images, FLAGS.held_out_fraction)
+  if FLAGS.max_images:
+    paths = paths[:FLAGS.max_images]
+  if not paths:
+    raise app.UsageError("No images to evaluate.")
+  model, step = load_checkpoint(FLAGS.train_dir, FLAGS.checkpoint)
+  images = [data.load_image(p, FLAGS.downscale) for p in paths]
+  msssim, psnr = rate_distortion(model, images, FLAGS.iterations)
+  result = {"step": step, "images": [os.path.basename(p) for p in paths],
+            "bpp": [(t + 1) / 8 for t in range(FLAGS.iterations)],
+            "msssim": msssim.mean(0).tolist(), "psnr": psnr.mean(0).tolist(),
+            "msssim_per_image": msssim.tolist()}
+  out = os.path.join(FLAGS.train_dir, f"eval-{step}-{FLAGS.name}.json")
+  with open(out, "w") as f:
+    json.dump(result, f, indent=1)
+  print(f"step {step}, {len(paths)} images -> {out}")
+  for t in range(FLAGS.iterations):
+    print(f"  {result['bpp'][t]:.3f} bpp  MS-SSIM {result['msssim'][t]:.4f}"
+          f"  PSNR {result['psnr'][t]:.2f}")
+
+
+if __name__ == "__main__":
+  app.run(main)
