@@ -44,7 +44,7 @@ setup(
     },
     entry_points={
         "console_scripts": [
-            "rnn-compress=compression.__main__:run",
+            "rnn-codec=compression.__main__:run",
         ],
     },
 )

@@ -15,9 +15,10 @@ cropped to the original size before it gets here).
 """
 
 import numpy as np
-import tensorflow as tf
 from scipy import ndimage
 from scipy import signal
+
+from compression import quiet
 
 MSSSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
@@ -41,6 +42,7 @@ def msssim(a, b):
   while scales > 1 and min(a.shape[:2]) // 2 ** (scales - 1) < 11:
     scales -= 1
   weights = MSSSIM_WEIGHTS[:scales]
+  tf = quiet.import_tensorflow()
   return float(tf.image.ssim_multiscale(
       tf.constant(a, tf.float32), tf.constant(b, tf.float32), 255.0,
       power_factors=weights))

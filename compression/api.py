@@ -1,0 +1,175 @@
+"""The Python API: images in, files out, and back.
+
+  import compression
+  data = compression.compress("photo.png", iterations=8)   # bytes
+  image = compression.decompress(data)                      # H x W x 3 uint8
+
+Every iteration adds 1/8 bit per pixel of codes (before the header), so
+``iterations`` is the rate knob; ``target_bpp`` or ``target_msssim`` pick it
+per image. All functions are safe to call from several threads.
+"""
+
+import os
+
+import numpy as np
+
+from compression import container, errors, images, metrics, registry
+
+
+def _check_iterations(iterations, network, what="iterations"):
+  limit = network.config.iterations
+  if isinstance(iterations, bool) or not isinstance(iterations,
+                                                    (int, np.integer)):
+    raise errors.CodecError(f"{what} must be a whole number, "
+                            f"not {iterations!r}.")
+  if not 1 <= iterations <= limit:
+    raise errors.CodecError(f"{what} must be 1 to {limit} for this model, "
+                            f"not {iterations}.")
+  return int(iterations)
+
+
+def encode_bits(pixels, model, iterations):
+  """uint8 H x W x 3 -> uint8 {0,1} codes [iterations, h, w, 32]."""
+  bits, _ = model.network.compress(pixels, np.int32(iterations))
+  return bits.numpy()
+
+
+def decode_bits(bits, width, height, model, progressive=False):
+  """Codes [n, h, w, 32] -> uint8 H x W x 3 (or [n, H, W, 3] if progressive)."""
+  from residual_gru import model as model_lib
+  net = model.network
+  fn = net.decompress_progressive if progressive else net.decompress
+  return model_lib.pixels_to_uint8(
+      fn(np.asarray(bits, np.uint8), np.int32(height), np.int32(width))
+  ).numpy()
+
+
+def compress(image, iterations=16, model=None, target_bpp=None,
+             target_msssim=None):
+  """Compresses an image to the bytes of a container file.
+
+  Args:
+    image: a path, encoded image bytes, a PIL image or an H x W x 3 uint8
+      array (see compression.images for the conversions applied).
+    iterations: 1..16 (for the bundled model); each adds 1/8 bpp of codes.
+    model: None for the default bundled model, a model id or name, or the
+      folder of a model of your own.
+    target_bpp: instead of ``iterations``: the most iterations whose whole
+      file (header included) stays at or under this many bits per pixel.
+    target_msssim: instead of ``iterations``: the fewest iterations whose
+      decoded image reaches this MS-SSIM (all of them if none does).
+  """
+  if target_bpp is not None and target_msssim is not None:
+    raise errors.CodecError("Give target_bpp or target_msssim, not both.")
+  pixels = images.load(image)  # Bad input is reported before model errors.
+  chosen = registry.get(model)
+  height, width = pixels.shape[:2]
+  net = chosen.network
+  if target_bpp is not None:
+    iterations = _iterations_for_bpp(target_bpp, width, height, chosen)
+  elif target_msssim is not None:
+    iterations = net.config.iterations
+  else:
+    iterations = _check_iterations(iterations, net)
+  bits = encode_bits(pixels, chosen, iterations)
+  if target_msssim is not None:
+    every = decode_bits(bits, width, height, chosen, progressive=True)
+    iterations = len(bits)
+    for k in range(len(bits)):
+      if metrics.msssim(pixels, every[k]) >= target_msssim:
+        iterations = k + 1
+        break
+    bits = bits[:iterations]
+  return container.Container(
+      model_id=chosen.id, width=width, height=height,
+      segments=container.pack_bits(bits)).to_bytes()
+
+
+def _iterations_for_bpp(target_bpp, width, height, model):
+  limit = model.network.config.iterations
+  fits = [k for k in range(1, limit + 1)
+          if _bpp_of(width, height, model, k) <= target_bpp]
+  if not fits:
+    raise errors.CodecError(
+        f"target_bpp {target_bpp} is below one iteration's "
+        f"{_bpp_of(width, height, model, 1):.3f} bpp for a {width}x{height} "
+        "image (header included).")
+  return max(fits)
+
+
+def _bpp_of(width, height, model, k):
+  """Whole-file bpp of k raw iterations (sizes do not depend on the bits)."""
+  segment = b"\0" * container.raw_segment_bytes(width, height)
+  c = container.Container(model_id=model.id, width=width, height=height,
+                          segments=[segment] * k)
+  return 8.0 * len(c.to_bytes()) / (width * height)
+
+
+def read(data):
+  """bytes of a file (or a path to one) -> container.Container."""
+  if isinstance(data, (str, os.PathLike)):
+    data = _read_file(data)
+  if not isinstance(data, (bytes, bytearray, memoryview)):
+    raise errors.CodecError(f"Expected the bytes of a file, not a "
+                            f"{type(data).__name__}.")
+  return container.parse(data)
+
+
+def _read_file(path):
+  try:
+    with open(path, "rb") as f:
+      return f.read()
+  except FileNotFoundError:
+    raise errors.InputError(f"{path}: no such file.")
+  except IsADirectoryError:
+    raise errors.InputError(f"{path} is a folder, not a file.")
+  except OSError as e:
+    raise errors.InputError(f"{path} could not be read: {e.strerror}.")
+
+
+def decompress(data, iterations=None, model=None, progressive=False):
+  """Decodes file bytes to an H x W x 3 uint8 array.
+
+  Args:
+    data: the bytes of a file written by ``compress``.
+    iterations: decode only the first this many iterations (a coarser image;
+      None = all in the file).
+    model: normally None: the file names its model. Give a folder for files
+      made with a model of your own.
+    progressive: return every iteration's image as [n, H, W, 3].
+  """
+  c = read(data)
+  chosen = registry.for_file(c.model_id, model)
+  if c.payload_type != container.RAW:
+    raise errors.CodecError(
+        "This file's payload is entropy coded, which this version cannot "
+        "decode yet.")
+  if iterations is not None:
+    iterations = _check_iterations(iterations, chosen.network)
+    if iterations > c.iterations:
+      raise errors.CodecError(f"The file holds only {c.iterations} "
+                              f"iterations, not {iterations}.")
+    c = c.truncated(iterations)
+  if c.iterations > chosen.network.config.iterations:
+    raise errors.FormatError(
+        f"The file holds {c.iterations} iterations; its model makes at most "
+        f"{chosen.network.config.iterations}.")
+  bits = container.unpack_bits(c.segments, c.width, c.height)
+  return decode_bits(bits, c.width, c.height, chosen, progressive)
+
+
+def truncate(data, iterations):
+  """A valid shorter file: the first ``iterations`` of ``data`` (no decoding)."""
+  return read(data).truncated(iterations).to_bytes()
+
+
+def info(data):
+  """What a file holds, read from its header alone."""
+  c = read(data)
+  report = {"width": c.width, "height": c.height,
+            "iterations": c.iterations, "model_id": c.model_id,
+            "payload": container.PAYLOAD_NAMES[c.payload_type],
+            "nominal_bpp": c.iterations / 8.0, **c.size_report()}
+  folder = registry.bundled().get(c.model_id)
+  report["model"] = folder or f"unknown (id {c.model_id})"
+  return report

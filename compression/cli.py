@@ -1,0 +1,339 @@
+"""Command line: python -m compression (or rnn-codec) COMMAND ...
+
+Every error a user can cause ends in one line on stderr and a nonzero exit
+(1: the work failed; 2: the command line was wrong), never a traceback, and
+no output file is left half written.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+EPILOG = """\
+examples:
+  rnn-codec demo                                  try the bundled model
+  rnn-codec encode photo.png -o photo.rnc --iterations 8
+  rnn-codec encode photo.png -o photo.rnc --target-bpp 0.5
+  rnn-codec decode photo.rnc -o photo.png [--iterations 4]
+  rnn-codec truncate photo.rnc -o small.rnc --iterations 2
+  rnn-codec info photo.rnc
+  rnn-codec encode folder/ -o out/                 batch: every image in folder
+  rnn-codec msssim --original_image a.png --compared_image b.png
+
+Reference-compatible (tensorflow/models research/compression flags; .npz codes):
+  rnn-codec encoder --input_image=a.png --output_codes=a.npz --iteration=15
+  rnn-codec decoder --input_codes=a.npz --output_directory=out --iteration=-1
+
+Each iteration stores 1/8 bit per pixel of codes; 16 iterations = 2 bpp.
+Files can be cut short (truncate) and still decode, to a coarser image.
+"""
+
+EXTENSION = ".rnc"
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp",
+                    ".ppm", ".gif")
+
+
+class UsageError(Exception):
+  pass
+
+
+def _parser():
+  p = argparse.ArgumentParser(
+      prog="rnn-codec",
+      description="Recurrent-network image codec (Toderici et al., CVPR "
+      "2017): compress images into progressive files and back.",
+      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+  p.add_argument("--threads", type=int, default=0,
+                 help="CPU threads TensorFlow may use (default: all).")
+  sub = p.add_subparsers(dest="command", metavar="COMMAND")
+  sub.required = True
+
+  def model_arg(sp):
+    sp.add_argument("--model", default=None,
+                    help="Model name, id, or folder (default: the bundled "
+                    "default model; decoding reads the model from the file).")
+
+  sp = sub.add_parser("demo", help="Compress and decompress the bundled "
+                      "image; print bpp and quality per rate.")
+  sp.add_argument("--iterations", type=int, nargs="+",
+                  default=[1, 2, 4, 8, 16])
+  sp.add_argument("--output_dir", help="Also write the decoded PNGs here.")
+  model_arg(sp)
+
+  sp = sub.add_parser("encode", help="Image(s) -> .rnc file(s).")
+  sp.add_argument("inputs", nargs="+", help="Images, or folders of images.")
+  sp.add_argument("-o", "--output", required=True,
+                  help="Output file (one input) or folder (several inputs "
+                  "or a folder).")
+  rate = sp.add_mutually_exclusive_group()
+  rate.add_argument("--iterations", type=int, default=16,
+                    help="1-16; each adds 1/8 bpp (default 16).")
+  rate.add_argument("--target-bpp", type=float,
+                    help="Most iterations whose file fits this bpp.")
+  rate.add_argument("--target-msssim", type=float,
+                    help="Fewest iterations reaching this MS-SSIM.")
+  model_arg(sp)
+
+  sp = sub.add_parser("decode", help=".rnc file(s) -> PNG image(s).")
+  sp.add_argument("inputs", nargs="+", help=".rnc files, or folders of them.")
+  sp.add_argument("-o", "--output", required=True,
+                  help="Output PNG (one input) or folder.")
+  sp.add_argument("--iterations", type=int, default=None,
+                  help="Decode only the first N iterations.")
+  model_arg(sp)
+
+  sp = sub.add_parser("truncate", help="Write a valid shorter file (the "
+                      "progressive cut), without decoding.")
+  sp.add_argument("input")
+  sp.add_argument("-o", "--output", required=True)
+  sp.add_argument("--iterations", type=int, required=True)
+
+  sp = sub.add_parser("info", help="Size, iterations, model, bpp and header "
+                      "bytes of .rnc files.")
+  sp.add_argument("inputs", nargs="+")
+  sp.add_argument("--json", action="store_true", help="Print JSON.")
+
+  sp = sub.add_parser("msssim", help="MS-SSIM of two images (reference "
+                      "msssim.py flags).")
+  sp.add_argument("--original_image", required=True)
+  sp.add_argument("--compared_image", required=True)
+  sp.add_argument("--variant", choices=["paper", "reference"],
+                  default="paper", help="paper: per RGB channel, averaged "
+                  "(the headline); reference: msssim.py's exact algorithm.")
+
+  sp = sub.add_parser("encoder", help="Reference encoder.py: image -> .npz "
+                      "codes.")
+  sp.add_argument("--input_image", required=True)
+  sp.add_argument("--output_codes", required=True)
+  sp.add_argument("--iteration", type=int, default=15,
+                  help="0-15: keep iterations 0..N (N+1 iterations).")
+  sp.add_argument("--model", default=None, help="Model name/id/folder, or "
+                  "the released residual_gru.pb.")
+
+  sp = sub.add_parser("decoder", help="Reference decoder.py: .npz codes -> "
+                      "image_NN.png per iteration.")
+  sp.add_argument("--input_codes", required=True)
+  sp.add_argument("--output_directory", required=True)
+  sp.add_argument("--iteration", type=int, default=-1,
+                  help="-1: every iteration in the file; else 0..N.")
+  sp.add_argument("--model", default=None, help="Model name/id/folder, or "
+                  "the released residual_gru.pb.")
+  return p
+
+
+def _configure_tensorflow(threads):
+  from compression import quiet
+  tf = quiet.import_tensorflow()
+  if threads:
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
+def _expand(inputs, extensions):
+  """Files named plus the matching files inside named folders."""
+  files = []
+  for path in inputs:
+    if os.path.isdir(path):
+      files += sorted(os.path.join(path, f) for f in os.listdir(path)
+                      if f.lower().endswith(extensions))
+    else:
+      files.append(path)
+  return files
+
+
+def _batch(inputs, output, extensions, new_ext, work):
+  """Runs ``work(src, dst)`` per file with a progress bar; 1 if any failed."""
+  from tqdm import tqdm
+  from compression import errors
+  files = _expand(inputs, extensions)
+  single = len(inputs) == 1 and not os.path.isdir(inputs[0])
+  if single:
+    work(files[0], output)
+    return 0
+  if not files:
+    raise UsageError("No input files found.")
+  os.makedirs(output, exist_ok=True)
+  failed = 0
+  bar = tqdm(files, unit="file", file=sys.stderr, disable=None)
+  for src in bar:
+    stem = os.path.splitext(os.path.basename(src))[0]
+    try:
+      work(src, os.path.join(output, stem + new_ext))
+    except (errors.CodecError, OSError) as e:
+      failed += 1
+      bar.write(f"error: {src}: {e}", file=sys.stderr)
+  print(f"{len(files) - failed} of {len(files)} files done, {failed} failed.",
+        file=sys.stderr)
+  return 1 if failed else 0
+
+
+def _model_or_graph(name):
+  from compression import reference, registry
+  if name and name.endswith(".pb"):
+    return reference.FrozenGraph(name)
+  return registry.get(name)
+
+
+def cmd_encode(args):
+  from compression import api, images
+
+  def work(src, dst):
+    data = api.compress(src, iterations=args.iterations, model=args.model,
+                        target_bpp=args.target_bpp,
+                        target_msssim=args.target_msssim)
+    images.write_atomic(dst, data)
+    info = api.info(data)
+    print(f"{src} -> {dst}: {info['iterations']} iterations, "
+          f"{info['total_bytes']} bytes, {info['bpp']:.4f} bpp "
+          f"(header {info['header_bytes']} B)")
+  return _batch(args.inputs, args.output, IMAGE_EXTENSIONS, EXTENSION, work)
+
+
+def cmd_decode(args):
+  from compression import api, images
+
+  def work(src, dst):
+    image = api.decompress(src, iterations=args.iterations, model=args.model)
+    images.save_png(dst, image)
+    print(f"{src} -> {dst}: {image.shape[1]}x{image.shape[0]}")
+  return _batch(args.inputs, args.output, (EXTENSION,), ".png", work)
+
+
+def cmd_truncate(args):
+  from compression import api, images
+  data = api.truncate(args.input, args.iterations)
+  images.write_atomic(args.output, data)
+  print(f"{args.input} -> {args.output}: {args.iterations} iterations, "
+        f"{len(data)} bytes")
+  return 0
+
+
+def cmd_info(args):
+  from compression import api, errors
+  status = 0
+  for path in args.inputs:
+    try:
+      report = api.info(path)
+    except errors.CodecError as e:
+      print(f"error: {path}: {e}", file=sys.stderr)
+      status = 1
+      continue
+    if args.json:
+      print(json.dumps({"file": path, **report}))
+      continue
+    print(f"{path}: {report['width']}x{report['height']}, "
+          f"{report['iterations']} iterations, model {report['model']} "
+          f"(id {report['model_id']}), {report['payload']} payload\n"
+          f"  {report['total_bytes']} bytes = {report['header_bytes']} header "
+          f"+ {report['payload_bytes']} payload; {report['bpp']:.4f} bpp "
+          f"(payload {report['payload_bpp']:.4f}, nominal "
+          f"{report['nominal_bpp']:.3f})")
+  return status
+
+
+def cmd_msssim(args):
+  from compression import images, metrics
+  a = images.load(args.original_image)
+  b = images.load(args.compared_image)
+  if a.shape != b.shape:
+    raise UsageError(f"The images differ in size: {a.shape[1]}x{a.shape[0]} "
+                     f"and {b.shape[1]}x{b.shape[0]}.")
+  fn = metrics.msssim if args.variant == "paper" else metrics.msssim_reference
+  print(fn(a, b))
+  return 0
+
+
+def cmd_encoder(args):
+  from compression import api, images, reference
+  if not 0 <= args.iteration <= 15:
+    raise UsageError("--iteration must be 0-15 (keeps iterations 0..N).")
+  pixels = images.load(args.input_image)
+  model = _model_or_graph(args.model)
+  n = args.iteration + 1
+  if isinstance(model, reference.FrozenGraph):
+    bits = model.encode(pixels, reference.REFERENCE_ITERATIONS)[:n]
+  else:
+    bits = api.encode_bits(pixels, model, n)
+  reference.write_npz(args.output_codes, bits, *pixels.shape[:2])
+  print(f"{args.input_image} -> {args.output_codes}: {n} iterations")
+  return 0
+
+
+def cmd_decoder(args):
+  from compression import api, images, reference
+  bits, (height, width) = reference.read_npz(args.input_codes)
+  if args.iteration >= 0:
+    if args.iteration >= len(bits):
+      raise UsageError(f"--iteration {args.iteration}: the file holds "
+                       f"iterations 0..{len(bits) - 1}.")
+    bits = bits[:args.iteration + 1]
+  model = _model_or_graph(args.model)
+  if isinstance(model, reference.FrozenGraph):
+    every = model.decode(bits)[:, :height, :width]
+  else:
+    every = api.decode_bits(bits, width, height, model, progressive=True)
+  os.makedirs(args.output_directory, exist_ok=True)
+  for i, image in enumerate(every):
+    images.save_png(os.path.join(args.output_directory, f"image_{i:02d}.png"),
+                    image)
+  print(f"{args.input_codes} -> {args.output_directory}/image_00.png .. "
+        f"image_{len(every) - 1:02d}.png")
+  return 0
+
+
+def cmd_demo(args):
+  from compression import api, images, metrics, registry
+  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data",
+                      "kodim23_crop.png")
+  model = registry.get(args.model)
+  original = images.load(path)
+  print(f"Image: {os.path.basename(path)} ({original.shape[1]}x"
+        f"{original.shape[0]}), model {model.name} (id {model.id})")
+  print(f"{'iterations':>10} {'bytes':>7} {'bpp':>7} {'MS-SSIM':>8} "
+        f"{'PSNR':>6} {'encode':>7} {'decode':>7}")
+  for k in args.iterations:
+    t0 = time.time()
+    data = api.compress(original, iterations=k, model=model)
+    t1 = time.time()
+    decoded = api.decompress(data)
+    t2 = time.time()
+    bpp = 8.0 * len(data) / (original.shape[0] * original.shape[1])
+    print(f"{k:>10} {len(data):>7} {bpp:>7.3f} "
+          f"{metrics.msssim(original, decoded):>8.4f} "
+          f"{metrics.psnr(original, decoded):>6.2f} {t1 - t0:>6.2f}s "
+          f"{t2 - t1:>6.2f}s")
+    if args.output_dir:
+      os.makedirs(args.output_dir, exist_ok=True)
+      images.save_png(os.path.join(args.output_dir, f"demo_{k:02d}.png"),
+                      decoded)
+  return 0
+
+
+COMMANDS = {"encode": cmd_encode, "decode": cmd_decode,
+            "truncate": cmd_truncate, "info": cmd_info, "msssim": cmd_msssim,
+            "encoder": cmd_encoder, "decoder": cmd_decoder, "demo": cmd_demo}
+
+
+def main(argv=None):
+  parser = _parser()
+  args = parser.parse_args(argv)
+  if args.threads < 0:
+    parser.error("--threads must be 0 (all) or more.")
+  _configure_tensorflow(args.threads)
+  from compression import errors
+  try:
+    return COMMANDS[args.command](args)
+  except UsageError as e:
+    print(f"rnn-codec {args.command}: error: {e}", file=sys.stderr)
+    return 2
+  except errors.CodecError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 1
+  except OSError as e:
+    print(f"error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
+    return 1
+  except KeyboardInterrupt:
+    print("interrupted", file=sys.stderr)
+    return 130

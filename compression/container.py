@@ -1,0 +1,242 @@
+"""The container file format (FORMAT.md): the one module that reads and writes it.
+
+A file is a compact header followed by one segment per iteration, each with
+its own CRC-16, so a prefix of segments is itself a complete coarser image
+(``truncate``) and a damaged byte is caught rather than decoded into a wrong
+picture.
+
+  magic       3 bytes  b"RNC"
+  version     1 byte   1
+  flags       1 byte   bits 0-1 payload type (0 raw bits, 1 entropy coded);
+                       bits 2-7 reserved, must be 0
+  model_id    varint   which image model made the codes
+  entropy_id  varint   only when the payload is entropy coded
+  width       varint   original image width in pixels (>= 1)
+  height      varint   original image height in pixels (>= 1)
+  iterations  varint   number of segments that follow (1..MAX_ITERATIONS)
+  lengths     varints  only when entropy coded: each segment's byte length
+  header_crc  2 bytes  CRC-16/CCITT-FALSE of every header byte above
+  segments    for each iteration: its bytes, then their CRC-16 (2 bytes)
+
+A raw segment is the iteration's bits, shape [ceil(H/32)*2, ceil(W/32)*2, 32]
+in row-major order, packed with numpy.packbits (most significant bit first;
+bit 1 is code +1), so its length follows from the image size.
+"""
+
+import binascii
+import dataclasses
+
+import numpy as np
+
+from compression import errors
+
+MAGIC = b"RNC"
+VERSION = 1
+RAW, ENTROPY_CODED = 0, 1
+PAYLOAD_NAMES = {RAW: "raw", ENTROPY_CODED: "entropy-coded"}
+MAX_ITERATIONS = 64
+MAX_SIDE = 1 << 16
+# Decoding holds the recurrent states of the whole image at once; this keeps
+# the default model under about 10 GB of memory (see README, "Limits").
+MAX_PIXELS = 1 << 24
+BITS = 32
+
+
+def crc16(data):
+  """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF)."""
+  return binascii.crc_hqx(bytes(data), 0xFFFF)
+
+
+def code_map_size(width, height):
+  """(h, w) of the code map: one 32-bit vector per 16x16 block, padded to 32."""
+  return -(-height // 32) * 2, -(-width // 32) * 2
+
+
+def raw_segment_bytes(width, height):
+  h, w = code_map_size(width, height)
+  return h * w * BITS // 8
+
+
+def check_size(width, height):
+  """Refuses sizes beyond the limits before anything is allocated."""
+  if width < 1 or height < 1:
+    raise errors.InputError(f"Empty image ({width}x{height}).")
+  if width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS:
+    raise errors.ImageTooLargeError(
+        f"A {width}x{height} image is over the limit of {MAX_PIXELS} pixels "
+        f"({MAX_SIDE} per side); tiled coding does not exist yet.")
+
+
+def _put_varint(out, value):
+  if value < 0:
+    raise ValueError("varints are unsigned")
+  while True:
+    byte = value & 0x7F
+    value >>= 7
+    out.append(byte | (0x80 if value else 0))
+    if not value:
+      return
+
+
+class _Reader:
+  """Reads header fields, turning running off the end into a FormatError."""
+
+  def __init__(self, data):
+    self.data = data
+    self.pos = 0
+
+  def take(self, n, what):
+    if self.pos + n > len(self.data):
+      raise errors.FormatError(f"The file ends inside its {what}: truncated.")
+    chunk = self.data[self.pos:self.pos + n]
+    self.pos += n
+    return chunk
+
+  def varint(self, what):
+    value, shift = 0, 0
+    while True:
+      byte = self.take(1, what)[0]
+      value |= (byte & 0x7F) << shift
+      if not byte & 0x80:
+        return value
+      shift += 7
+      if shift > 35:
+        raise errors.FormatError(f"The {what} field is malformed.")
+
+
+@dataclasses.dataclass
+class Container:
+  """A parsed file: header fields plus one bytes object per iteration."""
+  model_id: int
+  width: int
+  height: int
+  segments: list
+  payload_type: int = RAW
+  entropy_id: int = 0
+
+  @property
+  def iterations(self):
+    return len(self.segments)
+
+  def header_bytes(self):
+    out = bytearray(MAGIC)
+    out.append(VERSION)
+    out.append(self.payload_type)
+    _put_varint(out, self.model_id)
+    if self.payload_type == ENTROPY_CODED:
+      _put_varint(out, self.entropy_id)
+    _put_varint(out, self.width)
+    _put_varint(out, self.height)
+    _put_varint(out, self.iterations)
+    if self.payload_type == ENTROPY_CODED:
+      for segment in self.segments:
+        _put_varint(out, len(segment))
+    out += crc16(out).to_bytes(2, "big")
+    return bytes(out)
+
+  def to_bytes(self):
+    self._validate()
+    out = bytearray(self.header_bytes())
+    for segment in self.segments:
+      out += segment
+      out += crc16(segment).to_bytes(2, "big")
+    return bytes(out)
+
+  def truncated(self, iterations):
+    """The same image cut to its first ``iterations`` segments."""
+    if not 1 <= iterations <= self.iterations:
+      raise errors.CodecError(
+          f"Can keep 1 to {self.iterations} iterations, not {iterations}.")
+    return dataclasses.replace(self, segments=self.segments[:iterations])
+
+  def size_report(self):
+    header = len(self.header_bytes())
+    total = len(self.to_bytes())
+    return {"header_bytes": header, "payload_bytes": total - header,
+            "total_bytes": total,
+            "bpp": 8.0 * total / (self.width * self.height),
+            "payload_bpp": 8.0 * (total - header) / (self.width * self.height)}
+
+  def _validate(self):
+    check_size(self.width, self.height)
+    if not 1 <= self.iterations <= MAX_ITERATIONS:
+      raise errors.CodecError(
+          f"A file holds 1 to {MAX_ITERATIONS} iterations, not "
+          f"{self.iterations}.")
+    if self.payload_type == RAW:
+      want = raw_segment_bytes(self.width, self.height)
+      if any(len(s) != want for s in self.segments):
+        raise errors.CodecError("Raw segments must be exactly the packed "
+                                "code map of the image.")
+
+
+def parse(data):
+  """bytes -> Container, or a FormatError saying what is wrong."""
+  data = bytes(data)
+  if len(data) < len(MAGIC) or data[:len(MAGIC)] != MAGIC:
+    raise errors.FormatError("Not a file of this codec (bad magic bytes).")
+  r = _Reader(data)
+  r.take(len(MAGIC), "magic")
+  version = r.take(1, "version")[0]
+  if version != VERSION:
+    raise errors.UnsupportedVersionError(
+        f"Format version {version} is not supported (this codec reads "
+        f"version {VERSION}); upgrade the codec.")
+  flags = r.take(1, "flags")[0]
+  payload_type = flags & 0x03
+  if flags & ~0x03 or payload_type not in PAYLOAD_NAMES:
+    raise errors.FormatError(f"Unknown flags 0x{flags:02x} in the header.")
+  model_id = r.varint("model id")
+  entropy_id = r.varint("entropy model id") if payload_type else 0
+  width = r.varint("width")
+  height = r.varint("height")
+  iterations = r.varint("iteration count")
+  # Check the size claims before reading (or allocating) anything else.
+  try:
+    check_size(width, height)
+  except errors.CodecError as e:
+    raise errors.FormatError(f"The header is invalid: {e}")
+  if not 1 <= iterations <= MAX_ITERATIONS:
+    raise errors.FormatError(f"The header claims {iterations} iterations.")
+  if payload_type == RAW:
+    lengths = [raw_segment_bytes(width, height)] * iterations
+  else:
+    lengths = [r.varint("segment length") for _ in range(iterations)]
+  header_end = r.pos
+  stored = int.from_bytes(r.take(2, "header checksum"), "big")
+  if stored != crc16(data[:header_end]):
+    raise errors.FormatError("The header is corrupted (checksum mismatch).")
+  segments = []
+  for i, length in enumerate(lengths):
+    if r.pos + length + 2 > len(data):
+      raise errors.FormatError(
+          f"The file is truncated: the header promises {iterations} "
+          f"iterations but only {i} are complete (use the `truncate` "
+          f"command to make a valid shorter file).")
+    segment = r.take(length, "segment")
+    crc = int.from_bytes(r.take(2, "segment checksum"), "big")
+    if crc != crc16(segment):
+      raise errors.FormatError(
+          f"Iteration {i + 1} is corrupted (checksum mismatch).")
+    segments.append(segment)
+  if r.pos != len(data):
+    raise errors.FormatError(
+        f"{len(data) - r.pos} unexpected bytes after the last iteration.")
+  return Container(model_id=model_id, width=width, height=height,
+                   segments=segments, payload_type=payload_type,
+                   entropy_id=entropy_id)
+
+
+def pack_bits(bits):
+  """uint8 {0,1} [n, h, w, 32] -> one packed raw segment per iteration."""
+  bits = np.asarray(bits, np.uint8)
+  return [np.packbits(b.reshape(-1)).tobytes() for b in bits]
+
+
+def unpack_bits(segments, width, height):
+  """Raw segments -> uint8 {0,1} [n, h, w, 32]."""
+  h, w = code_map_size(width, height)
+  out = np.empty((len(segments), h, w, BITS), np.uint8)
+  for i, s in enumerate(segments):
+    out[i] = np.unpackbits(np.frombuffer(s, np.uint8)).reshape(h, w, BITS)
+  return out

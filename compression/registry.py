@@ -1,0 +1,161 @@
+"""Released models: every one stays decodable after an upgrade.
+
+Bundled models live in compression/models/<name>/ with
+  model.json   {"id", "name", "model": ModelConfig, "description", ...}
+  weights.npz  the network's variables by name (float16 to keep the
+               package small; computed in float32)
+and are listed in compression/models/registry.json, whose "default" names
+the model new files are written with. Ids 1-999 belong to bundled models; a
+model of your own (a folder with the same two files, made with
+``python -m residual_gru.release``) needs an id of 1000 or more.
+"""
+
+import json
+import os
+import threading
+
+import numpy as np
+
+from compression import errors
+
+MODELS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                          "models")
+FIRST_USER_ID = 1000
+
+_lock = threading.Lock()
+_cache = {}
+
+
+class Model:
+  """A released image model: its id, name and (lazily built) network."""
+
+  def __init__(self, directory):
+    self.directory = directory
+    try:
+      with open(os.path.join(directory, "model.json")) as f:
+        self.meta = json.load(f)
+      self.id = int(self.meta["id"])
+      self.name = self.meta["name"]
+    except (OSError, ValueError, KeyError) as e:
+      raise errors.UnknownModelError(
+          f"{directory} is not a model folder (model.json: {e}).")
+    self._network = None
+    self._network_lock = threading.Lock()
+
+  def __repr__(self):
+    return f"Model(id={self.id}, name={self.name!r})"
+
+  @property
+  def network(self):
+    """The RNNCompressionModel with the released weights (built once)."""
+    with self._network_lock:
+      if self._network is None:
+        self._network = build_network(self.meta["model"], os.path.join(
+            self.directory, "weights.npz"))
+      return self._network
+
+
+def build_network(model_config, weights_path):
+  # Imported here so that reading a file's header needs no TensorFlow.
+  from residual_gru import config as config_lib
+  from residual_gru import model as model_lib
+  network = model_lib.RNNCompressionModel(
+      config_lib.ModelConfig.from_dict(model_config))
+  load_weights(network, weights_path)
+  return network
+
+
+def load_weights(network, path):
+  from residual_gru import model as model_lib
+  named = model_lib.named_variables(network)
+  with np.load(path) as stored:
+    if set(stored.files) != set(named):
+      raise errors.UnknownModelError(
+          f"{path} does not match its model config: weights "
+          f"{sorted(set(stored.files) ^ set(named))[:4]} differ.")
+    for name, variable in named.items():
+      variable.assign(stored[name].astype(np.float32))
+
+
+def save_model_dir(network, directory, model_id, name, description="",
+                   dtype=np.float16, extra=None):
+  """Writes model.json and weights.npz for ``network`` (a release)."""
+  from residual_gru import model as model_lib
+  os.makedirs(directory, exist_ok=True)
+  named = model_lib.named_variables(network)
+  np.savez_compressed(os.path.join(directory, "weights.npz"),
+                      **{k: v.numpy().astype(dtype) for k, v in named.items()})
+  meta = {"id": int(model_id), "name": name, "description": description,
+          "weights_dtype": np.dtype(dtype).name,
+          "model": network.config.to_dict(), **(extra or {})}
+  with open(os.path.join(directory, "model.json"), "w") as f:
+    json.dump(meta, f, indent=2)
+  return Model(directory)
+
+
+def _bundled_index():
+  path = os.path.join(MODELS_DIR, "registry.json")
+  if not os.path.exists(path):
+    return {"default": None, "models": {}}
+  with open(path) as f:
+    return json.load(f)
+
+
+def bundled():
+  """{id: folder name} of the models shipped in this package."""
+  return {int(k): v for k, v in _bundled_index()["models"].items()}
+
+
+def default_name():
+  return _bundled_index().get("default")
+
+
+def _load_dir(directory):
+  key = os.path.abspath(directory)
+  with _lock:
+    if key not in _cache:
+      _cache[key] = Model(directory)
+    return _cache[key]
+
+
+def get(model=None):
+  """The model a call asks for: None (the default), an id, a name, a folder."""
+  if isinstance(model, Model):
+    return model
+  if model is None:
+    name = default_name()
+    if name is None:
+      raise errors.UnknownModelError(
+          "No trained model is bundled with this installation yet; pass "
+          "model=<folder of a model.json and weights.npz>.")
+    return _load_dir(os.path.join(MODELS_DIR, name))
+  if isinstance(model, int) or (isinstance(model, str) and model.isdigit()):
+    folder = bundled().get(int(model))
+    if folder is None:
+      raise errors.UnknownModelError(
+          f"Model id {int(model)} is not bundled with this installation "
+          f"(bundled: {sorted(bundled()) or 'none'}); it may come from a "
+          "newer release or be someone's own model.")
+    return _load_dir(os.path.join(MODELS_DIR, folder))
+  if isinstance(model, (str, os.PathLike)):
+    model = os.fspath(model)
+    if model in bundled().values():
+      return _load_dir(os.path.join(MODELS_DIR, model))
+    if os.path.isdir(model):
+      return _load_dir(model)
+    raise errors.UnknownModelError(
+        f"{model!r} is neither a bundled model "
+        f"({sorted(bundled().values()) or 'none'}) nor a model folder.")
+  raise errors.UnknownModelError(f"Cannot use {model!r} as a model.")
+
+
+def for_file(model_id, model=None):
+  """The model that decodes a file written by model ``model_id``."""
+  if model is not None:
+    chosen = get(model)
+    if chosen.id != model_id:
+      raise errors.UnknownModelError(
+          f"The file was made with model id {model_id}, not with "
+          f"{chosen.name} (id {chosen.id}).")
+    return chosen
+  return get(model_id)

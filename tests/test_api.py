@@ -1,0 +1,177 @@
+"""The Python API on a tiny user model: round trips, rate control, errors."""
+
+import concurrent.futures
+import io
+
+import numpy as np
+from PIL import Image
+import pytest
+
+import compression
+from compression import api, container, errors, images, metrics, registry
+from tests.images import synthetic_image
+
+
+@pytest.fixture(scope="module")
+def photo():
+  return synthetic_image(50, 70, seed=1)
+
+
+def test_round_trip_shape_and_size(photo, tiny_model_dir):
+  data = compression.compress(photo, iterations=3, model=tiny_model_dir)
+  info = compression.info(data)
+  assert info["iterations"] == 3 and info["model_id"] == 1000
+  assert (info["width"], info["height"]) == (70, 50)
+  out = compression.decompress(data, model=tiny_model_dir)
+  assert out.shape == photo.shape and out.dtype == np.uint8
+  # Codes are exactly 1/8 bpp per iteration of the padded image.
+  assert info["payload_bytes"] == 3 * (4 * 6 * 4 + 2)
+
+
+def test_inputs_path_pil_array_agree(photo, tiny_model_dir, tmp_path):
+  path = tmp_path / "p.png"
+  Image.fromarray(photo).save(path)
+  a = compression.compress(str(path), 2, model=tiny_model_dir)
+  b = compression.compress(Image.fromarray(photo), 2, model=tiny_model_dir)
+  c = compression.compress(photo, 2, model=tiny_model_dir)
+  d = compression.compress(path.read_bytes(), 2, model=tiny_model_dir)
+  assert a == b == c == d
+
+
+def test_decoding_fewer_iterations_equals_truncating(photo, tiny_model_dir):
+  data = compression.compress(photo, 4, model=tiny_model_dir)
+  short = compression.truncate(data, 2)
+  np.testing.assert_array_equal(
+      compression.decompress(data, iterations=2, model=tiny_model_dir),
+      compression.decompress(short, model=tiny_model_dir))
+  np.testing.assert_array_equal(
+      compression.decompress(short, model=tiny_model_dir),
+      compression.decompress(compression.compress(photo, 2,
+                                                  model=tiny_model_dir),
+                             model=tiny_model_dir))
+
+
+def test_target_bpp_picks_the_most_iterations_that_fit(photo, tiny_model_dir):
+  for target in (0.5, 1.0, 1.7):
+    data = compression.compress(photo, model=tiny_model_dir,
+                                target_bpp=target)
+    bpp = 8 * len(data) / (50 * 70)
+    assert bpp <= target
+    n = compression.info(data)["iterations"]
+    if n < 4:
+      more = compression.compress(photo, n + 1, model=tiny_model_dir)
+      assert 8 * len(more) / (50 * 70) > target
+  with pytest.raises(errors.CodecError, match="below one iteration"):
+    compression.compress(photo, model=tiny_model_dir, target_bpp=0.01)
+
+
+def test_target_msssim_picks_the_fewest_iterations(photo, tiny_model_dir):
+  full = compression.compress(photo, 4, model=tiny_model_dir)
+  every = compression.decompress(full, model=tiny_model_dir,
+                                 progressive=True)
+  scores = [metrics.msssim(photo, e) for e in every]
+  target = scores[1] - 1e-9
+  data = compression.compress(photo, model=tiny_model_dir,
+                              target_msssim=target)
+  want = next(k + 1 for k, s in enumerate(scores) if s >= target)
+  assert compression.info(data)["iterations"] == want
+
+
+def test_threads_give_the_same_bytes(photo, tiny_model_dir):
+  one = compression.compress(photo, 3, model=tiny_model_dir)
+  with concurrent.futures.ThreadPoolExecutor(4) as pool:
+    many = list(pool.map(
+        lambda _: compression.compress(photo, 3, model=tiny_model_dir),
+        range(6)))
+  assert all(m == one for m in many)
+
+
+def test_float16_release_decodes_like_float32(photo, tiny_model_dir,
+                                              tmp_path):
+  network = registry.get(tiny_model_dir).network
+  f32 = registry.save_model_dir(network, str(tmp_path / "f32"), 1001, "f32",
+                                dtype=np.float32)
+  f16 = registry.get(tiny_model_dir)  # stored as float16
+  a = compression.decompress(compression.compress(photo, 3, model=f32),
+                             model=f32)
+  b = compression.decompress(compression.compress(photo, 3, model=f16),
+                             model=f16)
+  assert abs(metrics.psnr(photo, a) - metrics.psnr(photo, b)) < 0.5
+
+
+@pytest.mark.parametrize("bad", [
+    np.zeros((0, 5, 3), np.uint8), np.zeros((5, 5, 3), np.float32),
+    np.zeros((5, 5, 2), np.uint8), "no/such/file.png", 12,
+])
+def test_bad_images_raise_input_errors(bad, tiny_model_dir):
+  with pytest.raises(errors.InputError):
+    compression.compress(bad, 1, model=tiny_model_dir)
+
+
+def test_bad_iterations(photo, tiny_model_dir):
+  for bad in (0, 5, 2.5, True):
+    with pytest.raises(errors.CodecError, match="iterations"):
+      compression.compress(photo, bad, model=tiny_model_dir)
+  data = compression.compress(photo, 2, model=tiny_model_dir)
+  with pytest.raises(errors.CodecError, match="only 2"):
+    compression.decompress(data, iterations=3, model=tiny_model_dir)
+
+
+def test_unknown_model_is_a_clear_error(photo, tiny_model_dir):
+  data = compression.compress(photo, 1, model=tiny_model_dir)
+  with pytest.raises(errors.UnknownModelError, match="1000"):
+    compression.decompress(data)  # not bundled, and no folder given
+  c = container.parse(data)
+  c.model_id = 999
+  with pytest.raises(errors.UnknownModelError, match="999"):
+    compression.decompress(c.to_bytes())
+
+
+def _png(mode, size=(40, 30), **kw):
+  im = Image.new(mode, size, **kw)
+  buf = io.BytesIO()
+  im.save(buf, format="TIFF" if mode == "CMYK" else "PNG")
+  return buf.getvalue()
+
+
+@pytest.mark.parametrize("mode,color", [
+    ("L", 128), ("P", 3), ("I;16", 40000), ("CMYK", (0, 128, 255, 0)),
+    ("RGBA", (10, 20, 30, 255)), ("LA", (100, 255)),
+])
+def test_image_modes_are_converted(mode, color):
+  pixels = images.load(_png(mode, color=color))
+  assert pixels.shape == (30, 40, 3) and pixels.dtype == np.uint8
+  if mode == "I;16":
+    assert pixels[0, 0, 0] == 40000 >> 8
+
+
+def test_transparent_images_are_refused():
+  with pytest.raises(errors.InputError, match="transparent"):
+    images.load(_png("RGBA", color=(1, 2, 3, 100)))
+
+
+def test_exif_orientation_is_applied():
+  im = Image.new("RGB", (40, 20), (200, 0, 0))
+  exif = Image.Exif()
+  exif[0x0112] = 6  # rotate 90 degrees on display
+  buf = io.BytesIO()
+  im.save(buf, format="JPEG", exif=exif.tobytes())
+  assert images.load(buf.getvalue()).shape == (40, 20, 3)
+
+
+def test_not_an_image_and_too_large(tmp_path):
+  p = tmp_path / "x.png"
+  p.write_text("hello")
+  with pytest.raises(errors.InputError, match="not an image"):
+    images.load(str(p))
+  big = tmp_path / "big.png"
+  Image.new("L", (5000, 4000)).save(big)
+  with pytest.raises(errors.ImageTooLargeError, match="limit"):
+    images.load(str(big))
+
+
+def test_write_atomic_leaves_nothing_on_failure(tmp_path):
+  target = tmp_path / "out.bin"
+  with pytest.raises(TypeError):
+    images.write_atomic(str(target), object())
+  assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,114 @@
+"""The command line: subcommands, batch mode, reference flags, clean errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+import pytest
+
+from compression import cli, reference
+from tests.images import synthetic_image
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture
+def photo_path(tmp_path):
+  path = tmp_path / "photo.png"
+  Image.fromarray(synthetic_image(48, 80, seed=2)).save(path)
+  return str(path)
+
+
+def run(*argv):
+  return cli.main([str(a) for a in argv])
+
+
+def test_encode_info_truncate_decode(photo_path, tmp_path, tiny_model_dir,
+                                     capsys):
+  rnc = tmp_path / "p.rnc"
+  assert run("encode", photo_path, "-o", rnc, "--iterations", 3,
+             "--model", tiny_model_dir) == 0
+  assert run("info", "--json", rnc) == 0
+  info = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+  assert info["iterations"] == 3 and info["header_bytes"] > 0
+  short = tmp_path / "s.rnc"
+  assert run("truncate", rnc, "-o", short, "--iterations", 1) == 0
+  png = tmp_path / "out.png"
+  assert run("decode", short, "-o", png, "--model", tiny_model_dir) == 0
+  assert Image.open(png).size == (80, 48)
+
+
+def test_batch_mode_reports_bad_files_and_goes_on(tmp_path, photo_path,
+                                                  tiny_model_dir, capsys):
+  folder = tmp_path / "in"
+  folder.mkdir()
+  Image.fromarray(synthetic_image(40, 40)).save(folder / "a.png")
+  (folder / "b.png").write_bytes(b"not a png")
+  Image.fromarray(synthetic_image(33, 20)).save(folder / "c.png")
+  out = tmp_path / "out"
+  assert run("encode", folder, "-o", out, "--iterations", 1,
+             "--model", tiny_model_dir) == 1
+  err = capsys.readouterr().err
+  assert "b.png" in err and "2 of 3 files done, 1 failed" in err
+  assert sorted(os.listdir(out)) == ["a.rnc", "c.rnc"]
+  assert run("decode", out, "-o", tmp_path / "dec",
+             "--model", tiny_model_dir) == 0
+  assert sorted(os.listdir(tmp_path / "dec")) == ["a.png", "c.png"]
+
+
+def test_reference_encoder_decoder_flags(photo_path, tmp_path,
+                                         tiny_model_dir):
+  codes = tmp_path / "codes.npz"
+  assert run("encoder", "--input_image", photo_path, "--output_codes", codes,
+             "--iteration", 2, "--model", tiny_model_dir) == 0
+  with np.load(codes) as f:
+    assert list(f["shape"]) == [3, 1, 4, 6, 32]  # iterations 0..2
+    assert list(f["original_size"]) == [48, 80]
+  bits, size = reference.read_npz(str(codes))
+  assert bits.shape == (3, 4, 6, 32) and size == (48, 80)
+  out = tmp_path / "dec"
+  assert run("decoder", "--input_codes", codes, "--output_directory", out,
+             "--model", tiny_model_dir) == 0
+  assert sorted(os.listdir(out)) == ["image_00.png", "image_01.png",
+                                     "image_02.png"]
+  assert run("decoder", "--input_codes", codes, "--output_directory",
+             tmp_path / "d2", "--iteration", 0, "--model",
+             tiny_model_dir) == 0
+  assert os.listdir(tmp_path / "d2") == ["image_00.png"]
+  assert run("encoder", "--input_image", photo_path, "--output_codes", codes,
+             "--iteration", 16, "--model", tiny_model_dir) == 2
+
+
+def test_msssim_command(photo_path, capsys):
+  assert run("msssim", "--original_image", photo_path, "--compared_image",
+             photo_path) == 0
+  assert float(capsys.readouterr().out) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["decode", "missing.rnc", "-o", "x.png"], "no such file"),
+    (["info", "README.md"], "bad magic"),
+    (["encode", "README.md", "-o", "x.rnc"], "not an image"),
+])
+def test_errors_are_one_line_without_traceback(argv, message, tmp_path):
+  env = dict(os.environ, PYTHONPATH=ROOT)
+  proc = subprocess.run([sys.executable, "-m", "compression", *argv],
+                        capture_output=True, text=True, cwd=ROOT, env=env,
+                        timeout=120)
+  assert proc.returncode == 1
+  assert message in proc.stderr
+  assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+  assert not os.path.exists(os.path.join(ROOT, argv[-1])) or argv[-1] == (
+      "README.md")
+
+
+def test_help_explains():
+  proc = subprocess.run([sys.executable, "-m", "compression", "--help"],
+                        capture_output=True, text=True, cwd=ROOT, timeout=60,
+                        env=dict(os.environ, PYTHONPATH=ROOT))
+  assert proc.returncode == 0
+  for word in ("encode", "decode", "truncate", "info", "1/8 bit per pixel"):
+    assert word in proc.stdout
