@@ -24,25 +24,27 @@ from tqdm import tqdm
 from residual_gru import data
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("input_dir", [], "Folders of PNG/JPEG images (comma-separated).")
-flags.DEFINE_string("tfds_name", None,
-                    "Instead of folders: a TFDS dataset with an 'image' "
-                    "feature (needs network access, or prepared data).")
-flags.DEFINE_string("tfds_split", "train", "TFDS split to read.")
-flags.DEFINE_integer("downscale", 1,
-                     "Box-downscale every image by this integer first (use "
-                     ">= 2 for JPEG sources, to hide their block artefacts).")
-flags.DEFINE_string("output_dir", None, "Where the TFRecords are written.")
-flags.DEFINE_integer("tile_size", 32, "Tile side in pixels (multiple of 32).")
-flags.DEFINE_float("keep_fraction", 0.11,
-                   "Fraction of each image's tiles to keep.")
-flags.DEFINE_enum("selection", "he", data.SELECTIONS,
-                  "he: keep the worst-compressing tiles; random: a random "
-                  "subset of the same size, for comparison.")
-flags.DEFINE_float("validation_fraction", 0.05,
-                   "Fraction of images held out for validation.")
-flags.DEFINE_integer("shards", 4, "Number of training shards.")
-flags.DEFINE_integer("seed", 0, "Seed of the random selection.")
+def define_flags():
+  """Flags of this binary (defined on demand, so binaries can share a process)."""
+  flags.DEFINE_list("input_dir", [], "Folders of PNG/JPEG images (comma-separated).")
+  flags.DEFINE_string("tfds_name", None,
+                      "Instead of folders: a TFDS dataset with an 'image' "
+                      "feature (needs network access, or prepared data).")
+  flags.DEFINE_string("tfds_split", "train", "TFDS split to read.")
+  flags.DEFINE_integer("downscale", 1,
+                       "Box-downscale every image by this integer first (use "
+                       ">= 2 for JPEG sources, to hide their block artefacts).")
+  flags.DEFINE_string("output_dir", None, "Where the TFRecords are written.")
+  flags.DEFINE_integer("tile_size", 32, "Tile side in pixels (multiple of 32).")
+  flags.DEFINE_float("keep_fraction", 0.11,
+                     "Fraction of each image's tiles to keep.")
+  flags.DEFINE_enum("selection", "he", data.SELECTIONS,
+                    "he: keep the worst-compressing tiles; random: a random "
+                    "subset of the same size, for comparison.")
+  flags.DEFINE_float("validation_fraction", 0.05,
+                     "Fraction of images held out for validation.")
+  flags.DEFINE_integer("shards", 4, "Number of training shards.")
+  flags.DEFINE_integer("seed", 0, "Seed of the random selection.")
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
@@ -162,4 +164,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

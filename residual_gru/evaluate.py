@@ -26,16 +26,18 @@ from residual_gru import data
 from residual_gru import model as model_lib
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("train_dir", None, "Training run to evaluate (latest "
-                    "checkpoint).")
-flags.DEFINE_string("checkpoint", None, "A specific checkpoint path instead.")
-flags.DEFINE_list("images", [], "Folders of PNG/JPEG images.")
-flags.DEFINE_float("held_out_fraction", 0.0, "Only the images that the "
-                   "dataset builder held out with this fraction (0 = all).")
-flags.DEFINE_integer("downscale", 1, "Box-downscale images by this factor.")
-flags.DEFINE_integer("iterations", 16, "Iterations to evaluate.")
-flags.DEFINE_string("name", "images", "Tag of the output JSON file.")
-flags.DEFINE_integer("max_images", 0, "Evaluate at most this many (0 = all).")
+def define_flags():
+  """Flags of this binary (defined on demand, so binaries can share a process)."""
+  flags.DEFINE_string("train_dir", None, "Training run to evaluate (latest "
+                      "checkpoint).")
+  flags.DEFINE_string("checkpoint", None, "A specific checkpoint path instead.")
+  flags.DEFINE_list("images", [], "Folders of PNG/JPEG images.")
+  flags.DEFINE_float("held_out_fraction", 0.0, "Only the images that the "
+                     "dataset builder held out with this fraction (0 = all).")
+  flags.DEFINE_integer("downscale", 1, "Box-downscale images by this factor.")
+  flags.DEFINE_integer("iterations", 16, "Iterations to evaluate.")
+  flags.DEFINE_string("name", "images", "Tag of the output JSON file.")
+  flags.DEFINE_integer("max_images", 0, "Evaluate at most this many (0 = all).")
 
 
 def load_checkpoint(train_dir, checkpoint=None):
@@ -111,4 +113,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

@@ -21,19 +21,21 @@ from compression import registry
 from residual_gru import evaluate
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("train_dir", None, "Training run to freeze.")
-flags.DEFINE_string("checkpoint", None, "A specific checkpoint instead of "
-                    "the latest.")
-flags.DEFINE_string("output_dir", None, "Model folder to write.")
-flags.DEFINE_integer("model_id", None, "Id stored in every file: 1-999 for "
-                     "bundled releases, >= 1000 for your own models.")
-flags.DEFINE_string("name", None, "Model name.")
-flags.DEFINE_string("description", "", "One line about the model.")
-flags.DEFINE_enum("dtype", "float16", ["float16", "float32"],
-                  "Storage type of the weights.")
-flags.DEFINE_bool("register", False, "Add to compression/models/"
-                  "registry.json (bundled releases only).")
-flags.DEFINE_bool("make_default", False, "With --register: new files use it.")
+def define_flags():
+  """Flags of this binary (defined on demand, so binaries can share a process)."""
+  flags.DEFINE_string("train_dir", None, "Training run to freeze.")
+  flags.DEFINE_string("checkpoint", None, "A specific checkpoint instead of "
+                      "the latest.")
+  flags.DEFINE_string("output_dir", None, "Model folder to write.")
+  flags.DEFINE_integer("model_id", None, "Id stored in every file: 1-999 for "
+                       "bundled releases, >= 1000 for your own models.")
+  flags.DEFINE_string("name", None, "Model name.")
+  flags.DEFINE_string("description", "", "One line about the model.")
+  flags.DEFINE_enum("dtype", "float16", ["float16", "float32"],
+                    "Storage type of the weights.")
+  flags.DEFINE_bool("register", False, "Add to compression/models/"
+                    "registry.json (bundled releases only).")
+  flags.DEFINE_bool("make_default", False, "With --register: new files use it.")
 
 
 def _git_commit():
@@ -88,4 +90,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

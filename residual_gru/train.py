@@ -36,39 +36,41 @@ from residual_gru import data
 from residual_gru import model as model_lib
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("config", None, "JSON config with 'model' and 'train' "
-                    "parts (see configs/).")
-flags.DEFINE_string("train_dir", None, "Checkpoints, TensorBoard logs and "
-                    "config.json go here; an existing run is resumed.")
-flags.DEFINE_string("train_data", None, "Comma-separated globs of training "
-                    "TFRecords (from residual_gru.build_dataset).")
-flags.DEFINE_string("val_data", None, "Glob of held-out validation TFRecords.")
-flags.DEFINE_integer("max_steps", None, "Overrides train.max_steps.")
-flags.DEFINE_integer("batch_size", None, "Overrides train.batch_size.")
-flags.DEFINE_float("learning_rate", None, "Overrides train.learning_rate.")
-flags.DEFINE_enum("loss", None, config_lib.LOSSES, "Overrides train.loss.")
-flags.DEFINE_integer("seed", 1, "Seed of initialisation, data order and "
-                     "binarizer noise.")
-flags.DEFINE_integer("checkpoint_secs", 600,
-                     "Seconds between checkpoints (the issue asks <= 900).")
-flags.DEFINE_integer("checkpoint_steps", 0,
-                     "Also checkpoint every this many steps (0 = off).")
-flags.DEFINE_integer("log_steps", 20, "Steps between progress lines and "
-                     "scalar summaries.")
-flags.DEFINE_integer("val_steps", 500, "Steps between validation runs.")
-flags.DEFINE_integer("val_tiles", 512, "Validation tiles used (first N).")
-flags.DEFINE_float("stop_after_secs", 0, "Checkpoint and exit after this "
-                   "much wall time (0 = run to max_steps); for sessions with "
-                   "a time limit.")
-flags.DEFINE_enum("strategy", "default", ["default", "mirrored",
-                                          "multi_worker"],
-                  "tf.distribute strategy.")
-flags.DEFINE_integer("cpu_devices", 0, "Split the CPU into this many logical "
-                     "devices (to exercise MirroredStrategy without GPUs).")
-flags.DEFINE_integer("threads", 0, "intra-op threads (0 = TensorFlow's "
-                     "default).")
-flags.DEFINE_bool("deterministic", True, "tf.config.experimental."
-                  "enable_op_determinism (exact resume).")
+def define_flags():
+  """Flags of this binary (defined on demand, so binaries can share a process)."""
+  flags.DEFINE_string("config", None, "JSON config with 'model' and 'train' "
+                      "parts (see configs/).")
+  flags.DEFINE_string("train_dir", None, "Checkpoints, TensorBoard logs and "
+                      "config.json go here; an existing run is resumed.")
+  flags.DEFINE_string("train_data", None, "Comma-separated globs of training "
+                      "TFRecords (from residual_gru.build_dataset).")
+  flags.DEFINE_string("val_data", None, "Glob of held-out validation TFRecords.")
+  flags.DEFINE_integer("max_steps", None, "Overrides train.max_steps.")
+  flags.DEFINE_integer("batch_size", None, "Overrides train.batch_size.")
+  flags.DEFINE_float("learning_rate", None, "Overrides train.learning_rate.")
+  flags.DEFINE_enum("loss", None, config_lib.LOSSES, "Overrides train.loss.")
+  flags.DEFINE_integer("seed", 1, "Seed of initialisation, data order and "
+                       "binarizer noise.")
+  flags.DEFINE_integer("checkpoint_secs", 600,
+                       "Seconds between checkpoints (the issue asks <= 900).")
+  flags.DEFINE_integer("checkpoint_steps", 0,
+                       "Also checkpoint every this many steps (0 = off).")
+  flags.DEFINE_integer("log_steps", 20, "Steps between progress lines and "
+                       "scalar summaries.")
+  flags.DEFINE_integer("val_steps", 500, "Steps between validation runs.")
+  flags.DEFINE_integer("val_tiles", 512, "Validation tiles used (first N).")
+  flags.DEFINE_float("stop_after_secs", 0, "Checkpoint and exit after this "
+                     "much wall time (0 = run to max_steps); for sessions with "
+                     "a time limit.")
+  flags.DEFINE_enum("strategy", "default", ["default", "mirrored",
+                                            "multi_worker"],
+                    "tf.distribute strategy.")
+  flags.DEFINE_integer("cpu_devices", 0, "Split the CPU into this many logical "
+                       "devices (to exercise MirroredStrategy without GPUs).")
+  flags.DEFINE_integer("threads", 0, "intra-op threads (0 = TensorFlow's "
+                       "default).")
+  flags.DEFINE_bool("deterministic", True, "tf.config.experimental."
+                    "enable_op_determinism (exact resume).")
 
 
 def learning_rate_at(train_config, step):
@@ -85,19 +87,56 @@ def msssim_scales(patch_size, filter_size=11):
   return scales
 
 
+def _gaussian_kernel(channels, size=11, sigma=1.5):
+  x = np.arange(size, dtype=np.float32) - (size - 1) / 2.0
+  g = np.exp(-x ** 2 / (2 * sigma ** 2))
+  g = np.outer(g, g) / np.sum(g) ** 2
+  return tf.constant(np.tile(g[:, :, None, None], (1, 1, channels, 1)))
+
+
+def msssim_loss_terms(x, y, scales):
+  """Per-image MS-SSIM of [B, H, W, C] images in [0, 1], safe to train on.
+
+  The paper's evaluation MS-SSIM (per channel, Gaussian 11x11, weights of
+  Wang et al. truncated to the scales that fit), computed in the log domain
+  with cs and SSIM clipped to [1e-4, 1]: tf.image.ssim_multiscale's x ** w at
+  x = 0 (after its ReLU) has an infinite gradient, which turned the first
+  mixed-loss run's weights to NaN within 100 steps.
+  """
+  weights = np.array((0.0448, 0.2856, 0.3001, 0.2363, 0.1333)[:scales])
+  weights = weights / weights.sum()
+  kernel = _gaussian_kernel(x.shape[-1])
+  c1, c2 = 0.01 ** 2, 0.03 ** 2
+  blur = lambda t: tf.nn.depthwise_conv2d(t, kernel, [1, 1, 1, 1], "VALID")
+  log_msssim = 0.0
+  for i, w in enumerate(weights):
+    mx, my = blur(x), blur(y)
+    sxx = blur(x * x) - mx * mx
+    syy = blur(y * y) - my * my
+    sxy = blur(x * y) - mx * my
+    cs = tf.reduce_mean((2 * sxy + c2) / (sxx + syy + c2), axis=[1, 2])
+    if i == len(weights) - 1:
+      lum = (2 * mx * my + c1) / (mx * mx + my * my + c1)
+      term = tf.reduce_mean(lum * (2 * sxy + c2) / (sxx + syy + c2),
+                            axis=[1, 2])
+    else:
+      term = cs
+      x = tf.nn.avg_pool2d(x, 2, 2, "VALID")
+      y = tf.nn.avg_pool2d(y, 2, 2, "VALID")
+    log_msssim += w * tf.math.log(tf.clip_by_value(term, 1e-4, 1.0))
+  return tf.reduce_mean(tf.exp(log_msssim), axis=-1)  # mean over channels
+
+
 def iteration_losses(train_config, model, x, reconstructions):
   """Per-iteration loss; their mean is the training objective."""
   l1 = model_lib.iteration_losses(x, reconstructions)
   if train_config.loss == "l1":
     return l1
   scales = msssim_scales(x.shape[1])
-  weights = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)[:scales]
   to01 = lambda t: model.to_pixels(t) / 255.0
   target = to01(x)
   msssim = tf.stack([
-      tf.reduce_mean(tf.image.ssim_multiscale(
-          target, tf.clip_by_value(to01(r), 0.0, 1.0), 1.0,
-          power_factors=weights))
+      tf.reduce_mean(msssim_loss_terms(target, to01(r), scales))
       for r in reconstructions])
   if train_config.loss == "msssim":
     return 1.0 - msssim
@@ -149,8 +188,8 @@ class Trainer:
     path = self.manager.latest_checkpoint
     if path:
       self.checkpoint.restore(path).assert_existing_objects_matched()
-      logging.info("Resumed from %s at step %d.", path, int(self.step))
-    return int(self.step)
+      logging.info("Resumed from %s at step %d.", path, int(self.step.read_value()))
+    return int(self.step.read_value())
 
   def save(self):
     # Only the chief writes under multi-worker; the others save to a
@@ -161,7 +200,7 @@ class Trainer:
                  (resolver.task_type == "worker" and resolver.task_id == 0 and
                   "chief" not in resolver.cluster_spec().as_dict())))
     if is_chief:
-      return self.manager.save(checkpoint_number=int(self.step))
+      return self.manager.save(checkpoint_number=int(self.step.read_value()))
     tmp = os.path.join(self.train_dir, f"worker_tmp_{resolver.task_id}")
     path = tf.train.CheckpointManager(self.checkpoint, tmp, 1).save()
     tf.io.gfile.rmtree(tmp)
@@ -350,4 +389,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

@@ -1,0 +1,209 @@
+"""HE tiles, the step-indexed input, losses, and exact resumption of training."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+from PIL import Image
+import pytest
+import tensorflow as tf
+
+from residual_gru import build_dataset, config as config_lib, data, train
+from tests.images import synthetic_image
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_noise_tiles_rank_above_flat_tiles():
+  rng = np.random.default_rng(0)
+  flat = np.full((32, 32, 3), 120, np.uint8)
+  smooth = synthetic_image(32, 32)
+  noise = rng.integers(0, 256, (32, 32, 3), np.uint8)
+  tiles = np.stack([flat, noise, smooth, flat])
+  index, ratios = data.select_tiles(tiles, 0.25, "he", rng)
+  assert list(index) == [1]
+  assert ratios[1] > ratios[2] > ratios[0]
+  index, _ = data.select_tiles(tiles, 0.5, "random", rng)
+  assert len(index) == 2
+
+
+def test_cut_tiles_are_non_overlapping_blocks():
+  image = synthetic_image(70, 100)
+  tiles = data.cut_tiles(image, 32)
+  assert tiles.shape == (2 * 3, 32, 32, 3)
+  np.testing.assert_array_equal(tiles[4], image[32:64, 32:64])
+
+
+def _image_folder(folder, n=6, size=(96, 128)):
+  folder.mkdir(parents=True, exist_ok=True)
+  for i in range(n):
+    Image.fromarray(synthetic_image(*size, seed=i)).save(folder / f"{i}.png")
+  return folder
+
+
+def _build(tmp_path, **kw):
+  src = _image_folder(tmp_path / "images")
+  paths = build_dataset._list_images([str(src)])
+  counts = {"unreadable": 0}
+  images = build_dataset._folder_images(paths, 1, counts)
+  args = dict(tile_size=32, keep_fraction=0.5, selection="he",
+              validation_fraction=0.2, shards=2, seed=0)
+  args.update(kw)
+  return build_dataset.build(images, len(paths), str(tmp_path / "he"),
+                              counts=counts, **args)
+
+
+def test_build_dataset_writes_shards_and_a_held_out_split(tmp_path):
+  stats = _build(tmp_path)
+  assert stats["train_tiles"] + stats["val_tiles"] == 6 * 12 // 2
+  assert stats["val_images"] >= 1 and stats["train_images"] >= 1
+  tiles = data.load_tiles(str(tmp_path / "he" / "train-*"))
+  assert tiles.shape == (stats["train_tiles"], 32, 32, 3)
+  assert json.loads((tmp_path / "he" / "dataset.json").read_text())
+
+
+def test_build_dataset_errors_and_unreadable_files(tmp_path):
+  proc = subprocess.run(
+      [sys.executable, "-m", "residual_gru.build_dataset",
+       f"--input_dir={tmp_path}", f"--output_dir={tmp_path / 'out'}"],
+      capture_output=True, text=True, cwd=ROOT, timeout=120)
+  assert proc.returncode != 0 and "No PNG or JPEG images" in proc.stderr
+  src = _image_folder(tmp_path / "imgs", n=3)
+  (src / "broken.png").write_bytes(b"not an image")
+  proc = subprocess.run(
+      [sys.executable, "-m", "residual_gru.build_dataset",
+       f"--input_dir={src}", f"--output_dir={tmp_path / 'out'}",
+       "--validation_fraction=0"],
+      capture_output=True, text=True, cwd=ROOT, timeout=120)
+  assert proc.returncode == 0, proc.stderr
+  assert json.loads(proc.stdout)["unreadable"] == 1
+
+
+def test_batches_are_a_pure_function_of_seed_and_step():
+  tiles = np.random.default_rng(0).integers(0, 256, (10, 32, 32, 3),
+                                            np.uint8)
+  a = data.batch_for_step(tiles, 4, seed=3, step=7)
+  b = data.batch_for_step(tiles, 4, seed=3, step=7)
+  np.testing.assert_array_equal(a, b)
+  assert not np.array_equal(a, data.batch_for_step(tiles, 4, 3, 8))
+  # Five steps of 4 = two epochs of 10: each tile appears twice (flipped or
+  # not), i.e. a permutation per epoch.
+  seen = np.concatenate([data.batch_for_step(tiles, 4, 3, s)
+                         for s in range(5)])
+  keys = sorted(int(t.astype(np.int64).sum()) for t in seen)
+  assert keys == sorted(2 * [int(t.astype(np.int64).sum()) for t in tiles])
+  n1 = data.noise_for_step((2, 3, 1, 1, 4), 3, 7)
+  np.testing.assert_array_equal(n1, data.noise_for_step((2, 3, 1, 1, 4), 3,
+                                                        7))
+
+
+def test_training_msssim_matches_tensorflow_and_has_finite_gradients():
+  a = synthetic_image(64, 64, 1)[None].astype(np.float32) / 255
+  rng = np.random.default_rng(0)
+  b = np.clip(a + rng.normal(0, 0.05, a.shape), 0, 1).astype(np.float32)
+  weights = np.array((0.0448, 0.2856, 0.3001))
+  want = float(tf.image.ssim_multiscale(a, b, 1.0,
+                                        power_factors=weights / weights.sum())[0])
+  got = float(train.msssim_loss_terms(tf.constant(a), tf.constant(b), 3)[0])
+  assert got == pytest.approx(want, abs=1e-4)
+  z = tf.Variable(np.zeros_like(a))
+  with tf.GradientTape() as tape:
+    loss = train.msssim_loss_terms(tf.constant(a), z, 3)
+  assert np.all(np.isfinite(tape.gradient(loss, z).numpy()))
+  assert train.msssim_scales(32) == 2 and train.msssim_scales(64) == 3
+
+
+def test_staircase_learning_rate():
+  cfg = config_lib.TrainConfig(learning_rate=1.0, decay_rate=0.5,
+                               decay_steps=10)
+  assert [train.learning_rate_at(cfg, s) for s in (0, 9, 10, 25)] == [
+      1.0, 1.0, 0.5, 0.25]
+
+
+@pytest.fixture(scope="module")
+def he_dir(tmp_path_factory):
+  tmp = tmp_path_factory.mktemp("he")
+  _build(tmp)
+  return tmp / "he"
+
+
+def _train_cmd(he_dir, train_dir, steps, *extra):
+  return [sys.executable, "-m", "residual_gru.train",
+          f"--config={ROOT}/configs/tiny.json", f"--train_dir={train_dir}",
+          f"--train_data={he_dir}/train-*", f"--val_data={he_dir}/val.tfrecord",
+          f"--max_steps={steps}", "--log_steps=1", "--val_steps=3",
+          "--batch_size=4", "--seed=5", "--threads=1", *extra]
+
+
+def _weights(train_dir):
+  path = tf.train.latest_checkpoint(os.path.join(train_dir, "checkpoints"))
+  reader = tf.train.load_checkpoint(path)
+  return {name: reader.get_tensor(name)
+          for name, _ in tf.train.list_variables(path)
+          if name.startswith("weights/") or name.startswith("optimizer/")}
+
+
+def test_resume_after_sigkill_matches_an_uninterrupted_run(he_dir, tmp_path):
+  steps = 6
+  straight = tmp_path / "straight"
+  subprocess.run(_train_cmd(he_dir, straight, steps), check=True, cwd=ROOT,
+                 capture_output=True, timeout=300)
+  killed = tmp_path / "killed"
+  proc = subprocess.Popen(
+      _train_cmd(he_dir, killed, 1000, "--checkpoint_steps=2"), cwd=ROOT,
+      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  ckpt_dir = killed / "checkpoints"
+  deadline = time.time() + 240
+  while time.time() < deadline:
+    found = tf.train.get_checkpoint_state(str(ckpt_dir))
+    if found and len(found.all_model_checkpoint_paths) >= 2:
+      break
+    time.sleep(0.05)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  reached = int(tf.train.latest_checkpoint(str(ckpt_dir)).rsplit("-", 1)[1])
+  assert 4 <= reached < steps, reached
+  subprocess.run(_train_cmd(he_dir, killed, steps), check=True, cwd=ROOT,
+                 capture_output=True, timeout=300)
+  a, b = _weights(straight), _weights(killed)
+  assert a.keys() == b.keys() and len(a) > 20
+  for name in a:
+    np.testing.assert_allclose(a[name], b[name], atol=1e-6, err_msg=name)
+  history = [json.loads(l) for l in
+             (killed / "history.jsonl").read_text().splitlines()]
+  assert any("val_loss" in h for h in history)
+  assert os.listdir(killed / "train")  # TensorBoard event files
+
+
+def test_mirrored_strategy_matches_a_single_device(he_dir, tmp_path):
+  single, mirrored = tmp_path / "single", tmp_path / "mirrored"
+  subprocess.run(_train_cmd(he_dir, single, 3), check=True, cwd=ROOT,
+                 capture_output=True, timeout=300)
+  proc = subprocess.run(
+      _train_cmd(he_dir, mirrored, 3, "--strategy=mirrored",
+                 "--cpu_devices=2"), cwd=ROOT, capture_output=True,
+      text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  a, b = _weights(single), _weights(mirrored)
+  for name in a:
+    if name.startswith("weights/"):
+      np.testing.assert_allclose(a[name], b[name], atol=1e-5, err_msg=name)
+
+
+def test_refuses_to_resume_a_different_model(he_dir, tmp_path):
+  run_dir = tmp_path / "run"
+  subprocess.run(_train_cmd(he_dir, run_dir, 1), check=True, cwd=ROOT,
+                 capture_output=True, timeout=300)
+  cfg = json.loads(open(f"{ROOT}/configs/tiny.json").read())
+  cfg["model"]["cell"] = "lstm"
+  other = tmp_path / "lstm.json"
+  other.write_text(json.dumps(cfg))
+  cmd = _train_cmd(he_dir, run_dir, 2)
+  cmd[3] = f"--config={other}"
+  proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
+                        timeout=300)
+  assert proc.returncode != 0 and "different model config" in proc.stderr
