@@ -24,7 +24,7 @@ setup(
     packages=find_packages(include=["residual_gru", "residual_gru.*",
                                     "entropy_coder", "entropy_coder.*",
                                     "compression", "compression.*"]),
-    package_data={"compression": ["models/*/*", "data/*"]},
+    package_data={"compression": ["models/*.json", "models/*/*", "data/*"]},
     install_requires=[
         # TF 2.21 is the first release of the 2.21 line and works with
         # Keras 3.12+; `tensorflow` (not tensorflow-cpu) is CPU-only on Linux.
@@ -32,6 +32,7 @@ setup(
         "keras>=3.12,<4",
         "numpy>=1.26,<3",
         "pillow>=10.0",
+        "scipy>=1.11",
         "absl-py>=2.1",
         "constriction>=0.4,<0.6",
         # tf.summary needs TensorBoard, which TF 2.21 no longer pulls in.

@@ -207,3 +207,33 @@ def test_refuses_to_resume_a_different_model(he_dir, tmp_path):
   proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
                         timeout=300)
   assert proc.returncode != 0 and "different model config" in proc.stderr
+
+
+def _free_ports(n):
+  import socket
+  socks = [socket.socket() for _ in range(n)]
+  for s in socks:
+    s.bind(("127.0.0.1", 0))
+  ports = [s.getsockname()[1] for s in socks]
+  for s in socks:
+    s.close()
+  return ports
+
+
+def test_multi_worker_strategy_runs_two_workers(he_dir, tmp_path):
+  ports = _free_ports(2)
+  cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+  procs = []
+  for index in range(2):
+    env = dict(os.environ, TF_CONFIG=json.dumps(
+        {"cluster": cluster, "task": {"type": "worker", "index": index}}))
+    procs.append(subprocess.Popen(
+        _train_cmd(he_dir, tmp_path / "run", 3, "--strategy=multi_worker"),
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True))
+  outs = [p.communicate(timeout=300) for p in procs]
+  for p, (_, err) in zip(procs, outs):
+    assert p.returncode == 0, err[-3000:]
+  assert "step 3/3" in outs[0][1] and "step 3/3" in outs[1][1]
+  path = tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints"))
+  assert path and path.endswith("-3")
