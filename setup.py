@@ -38,6 +38,8 @@ setup(
         # tf.summary needs TensorBoard, which TF 2.21 no longer pulls in.
         "tensorboard>=2.21,<2.22",
         "tqdm>=4.66",
+        # Plots: model cards, RD curves.
+        "matplotlib>=3.8",
     ],
     extras_require={
         "tfds": ["tensorflow-datasets>=4.9.8,<5"],

@@ -1,0 +1,78 @@
+"""Range coding of code layers with constriction, driven by the integer model.
+
+Each image iteration (code layer) becomes its own byte segment, so a prefix
+of segments still decodes (files stay progressive). The encoder computes all
+probabilities of a layer at once; the decoder goes row by row, feeding each
+decoded row back as context. Both use IntegerBinaryRNN, so the
+probabilities agree bit for bit.
+"""
+
+import constriction
+import numpy as np
+
+from entropy_coder import integer
+
+_FAMILY = constriction.stream.model.Bernoulli(perfect=False)
+
+
+class EntropyDecodeError(ValueError):
+  """A segment does not hold what the model expects (corrupt or foreign)."""
+
+
+def _to_bytes(words):
+  return np.asarray(words, np.uint32).astype("<u4").tobytes()
+
+
+def _to_words(data):
+  if len(data) % 4:
+    raise EntropyDecodeError("An entropy-coded segment's length is not a "
+                             "multiple of 4 bytes.")
+  return np.frombuffer(data, "<u4").astype(np.uint32)
+
+
+def encode(engine, bits):
+  """bits uint8 {0,1} [layers, H, W, D] -> one bytes segment per layer."""
+  probs = integer.probability_of_one(engine.probabilities(bits))
+  segments = []
+  for k in range(len(bits)):
+    encoder = constriction.stream.queue.RangeEncoder()
+    encoder.encode(bits[k].reshape(-1).astype(np.int32), _FAMILY,
+                   probs[k].reshape(-1))
+    segments.append(_to_bytes(encoder.get_compressed()))
+  return segments
+
+
+def decode(engine, segments, height, width):
+  """Segments -> bits uint8 {0,1} [len(segments), H, W, D], row by row."""
+  config = engine.config
+  depth, hidden = config.layer_depth, config.hidden
+  layers = len(segments)
+  if layers > config.coded_layers:
+    raise EntropyDecodeError(f"{layers} layers, but the entropy model codes "
+                             f"{config.coded_layers}.")
+  bits = np.zeros((layers, height, width, depth), np.uint8)
+  state = np.zeros((height, width, depth))
+  shared = (np.zeros((height, width, hidden)),
+            np.zeros((height, width, hidden)))
+  one = integer.ONE
+  for k, segment in enumerate(segments):
+    decoder = constriction.stream.queue.RangeDecoder(_to_words(segment))
+    x = np.zeros((height, width, depth))  # rows not decoded yet stay 0
+    z1 = engine.layer_context(k, state)
+    lstm = engine.zero_lstm(width)
+    for y in range(height):
+      p = integer.probability_of_one(
+          engine.row_probabilities(k, x, y, z1, lstm))
+      row = np.asarray(decoder.decode(_FAMILY, p.reshape(-1)), np.uint8)
+      bits[k, y] = row.reshape(width, depth)
+      x[y] = bits[k, y] * (2.0 * one) - one
+    if config.progressive and k + 1 < layers:
+      state, shared = engine.next_state(k, x, shared)
+  return bits
+
+
+def ideal_bits(engine, bits):
+  """The model's cross-entropy of the bits, in bits (per layer)."""
+  p = integer.probability_of_one(engine.probabilities(bits))
+  q = np.where(bits > 0, p, 1.0 - p)
+  return -np.log2(q).reshape(len(bits), -1).sum(axis=1)

@@ -1,0 +1,96 @@
+"""Entropy-coder configs with the reference's JSON fields (REFERENCE_NOTES §3).
+
+model: layer_depth (bits per layer, 32 = one image iteration), layer_count
+(layers instantiated), coded_layer_count (layers coded; default all), plus
+our additions: progressive (False = the single-iteration BinaryRNN per
+layer), context ("row": the current row is excluded from the masks, so a
+whole row is predicted at once; "raster": the paper's mask with left
+neighbours, one step per position) and lstm_depth (the paper's k = 64 is
+2 x layer_depth).
+train: batch_size, learning_rate, decay_rate, samples_per_decay (the
+reference's staircase decay), max_steps.
+input: data (TFRecord path or glob), unique_code_size.
+"""
+
+import dataclasses
+import json
+
+CONTEXTS = ("row", "raster")
+
+
+def _from_dict(cls, d):
+  names = {f.name for f in dataclasses.fields(cls)}
+  unknown = set(d) - names
+  if unknown:
+    raise ValueError(f"Unknown {cls.__name__} keys: {sorted(unknown)}")
+  return cls(**d)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  layer_depth: int = 32
+  layer_count: int = 16
+  coded_layer_count: int = 0   # 0 = layer_count
+  progressive: bool = True
+  context: str = "row"
+
+  def __post_init__(self):
+    if self.context not in CONTEXTS:
+      raise ValueError(f"context must be one of {CONTEXTS}")
+    if self.layer_depth < 1 or self.layer_count < 1:
+      raise ValueError("layer_depth and layer_count must be positive")
+    if not 0 <= self.coded_layer_count <= self.layer_count:
+      raise ValueError("coded_layer_count must be 0..layer_count")
+
+  @property
+  def coded_layers(self):
+    return self.coded_layer_count or self.layer_count
+
+  @property
+  def hidden(self):
+    """The line LSTM's state depth, k = 2 x layer_depth (k = 64 for 32 bits)."""
+    return 2 * self.layer_depth
+
+  @classmethod
+  def from_dict(cls, d):
+    return _from_dict(cls, d)
+
+  def to_dict(self):
+    return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  batch_size: int = 4
+  learning_rate: float = 0.1
+  decay_rate: float = 0.9
+  samples_per_decay: int = 20000
+  adam_epsilon: float = 1.0  # the reference's Adam epsilon
+  max_steps: int = 10000
+
+  @classmethod
+  def from_dict(cls, d):
+    return _from_dict(cls, d)
+
+  def to_dict(self):
+    return dataclasses.asdict(self)
+
+  def learning_rate_at(self, step):
+    """lr * decay_rate ^ floor(step / (samples_per_decay / batch_size))."""
+    steps_per_decay = max(1, self.samples_per_decay // self.batch_size)
+    return self.learning_rate * self.decay_rate ** (step // steps_per_decay)
+
+
+@dataclasses.dataclass(frozen=True)
+class InputConfig:
+  data: str = ""
+  unique_code_size: bool = True
+
+  @classmethod
+  def from_dict(cls, d):
+    return _from_dict(cls, d)
+
+
+def load(path, cls):
+  with open(path) as f:
+    return cls.from_dict(json.load(f))

@@ -1,0 +1,115 @@
+"""Entropy coder: integer twin of the BinaryRNN, causality, exact range coding."""
+
+import json
+import os
+import subprocess
+import sys
+
+from hypothesis import given, settings, strategies as st
+import keras
+import numpy as np
+import pytest
+
+from entropy_coder import coding, config as config_lib, integer
+from entropy_coder import model as model_lib
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _network(progressive=True, layers=3, depth=8, seed=0):
+  keras.utils.set_random_seed(seed)
+  return model_lib.ProgressiveBinaryRNN(config_lib.ModelConfig(
+      layer_depth=depth, layer_count=layers, progressive=progressive))
+
+
+@pytest.fixture(scope="module")
+def engine():
+  return integer.IntegerBinaryRNN(_network())
+
+
+def _bits(shape, p=0.3, seed=0):
+  return (np.random.default_rng(seed).uniform(size=shape) < p).astype(
+      np.uint8)
+
+
+def test_lookup_tables():
+  tanh, sigmoid = integer.tables()
+  assert np.all(np.diff(tanh) >= 0) and np.all(np.diff(sigmoid) >= 0)
+  mid = integer.LIMIT
+  assert tanh[mid] == 0 and sigmoid[mid] == integer.ONE // 2
+  np.testing.assert_array_equal(tanh[mid + 1:], -tanh[mid - 1:0:-1])
+  assert tanh[-1] == integer.ONE and tanh[0] == -integer.ONE
+
+
+def test_integer_twin_tracks_the_float_network(engine):
+  net = _network()
+  bits = _bits((3, 9, 11, 8))
+  p_int = integer.probability_of_one(engine.probabilities(bits))
+  p_float = integer.float_probabilities(net, bits)
+  assert np.abs(p_int - p_float).max() < 5e-3
+  assert p_int.min() > 0 and p_int.max() < 1  # both symbols keep mass
+
+
+@pytest.mark.parametrize("progressive", [True, False])
+def test_exact_decoding_and_prefixes(progressive):
+  eng = integer.IntegerBinaryRNN(_network(progressive))
+  bits = _bits((3, 10, 7, 8), seed=1)
+  segments = coding.encode(eng, bits)
+  np.testing.assert_array_equal(coding.decode(eng, segments, 10, 7), bits)
+  np.testing.assert_array_equal(coding.decode(eng, segments[:1], 10, 7),
+                                bits[:1])
+
+
+@settings(max_examples=25, deadline=None)
+@given(k=st.integers(0, 2), y=st.integers(0, 5), x=st.integers(0, 6),
+       d=st.integers(0, 7))
+def test_causality(engine, k, y, x, d):
+  """Flipping a bit leaves unchanged every probability coded before it:
+  earlier layers, and earlier rows of its layer (a row is coded at once)."""
+  bits = _bits((3, 6, 7, 8), seed=2)
+  before = engine.probabilities(bits)
+  flipped = bits.copy()
+  flipped[k, y, x, d] ^= 1
+  after = engine.probabilities(flipped)
+  np.testing.assert_array_equal(after[:k], before[:k])
+  np.testing.assert_array_equal(after[k, :y + 1], before[k, :y + 1])
+
+
+def test_range_coder_overhead_is_small(engine):
+  bits = _bits((3, 24, 32, 8), p=0.2, seed=3)
+  segments = coding.encode(engine, bits)
+  coded = 8 * sum(len(s) for s in segments)
+  ideal = coding.ideal_bits(engine, bits).sum()
+  assert coded < ideal * 1.005 + 32 * len(segments)
+
+
+_SCRIPT = """
+import sys, json, numpy as np, keras
+sys.path.insert(0, {root!r})
+from tests.test_entropy import _network, _bits
+from entropy_coder import coding, integer
+eng = integer.IntegerBinaryRNN(_network())
+segs = coding.encode(eng, _bits((3, 10, 7, 8), seed=4))
+print(json.dumps([s.hex() for s in segs]))
+"""
+
+
+@pytest.mark.parametrize("env", [
+    {"TF_ENABLE_ONEDNN_OPTS": "0"},
+    {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+     "TF_NUM_INTRAOP_THREADS": "1"},
+])
+def test_same_bytes_under_other_kernels_and_thread_counts(engine, env):
+  here = [s.hex() for s in coding.encode(engine, _bits((3, 10, 7, 8),
+                                                       seed=4))]
+  out = subprocess.run(
+      [sys.executable, "-c", _SCRIPT.format(root=ROOT)], capture_output=True,
+      text=True, env={**os.environ, **env, "TF_CPP_MIN_LOG_LEVEL": "2"},
+      timeout=120, cwd=ROOT)
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert json.loads(out.stdout.strip().splitlines()[-1]) == here
+
+
+def test_a_segment_of_the_wrong_length_is_an_error(engine):
+  with pytest.raises(coding.EntropyDecodeError):
+    coding.decode(engine, [b"abc"], 4, 4)

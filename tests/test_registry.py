@@ -1,0 +1,60 @@
+"""Released models: each loads, and its committed golden file still decodes.
+
+A golden file is written once, when its model is released
+(``python -m tests.make_golden``), and never rewritten: if a later change
+(code, TensorFlow, weights) decoded it differently, users' files made with
+that model would change too.
+"""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+import compression
+from compression import images, metrics, registry
+
+GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
+BUNDLED = sorted(registry.bundled().items())
+
+
+def test_a_default_model_is_bundled():
+  assert registry.default_name() in dict(BUNDLED).values()
+  assert registry.get().id in dict(BUNDLED)
+
+
+def test_bundled_ids_are_release_ids_and_unique():
+  folders = [f for _, f in BUNDLED]
+  assert len(set(folders)) == len(folders)
+  for model_id, folder in BUNDLED:
+    assert 1 <= model_id < registry.FIRST_USER_ID
+    meta = json.load(open(os.path.join(registry.MODELS_DIR, folder,
+                                       "model.json")))
+    assert meta["id"] == model_id and meta["name"] == folder
+
+
+@pytest.mark.parametrize("model_id,folder", BUNDLED)
+def test_golden_file_decodes(model_id, folder):
+  rnc = os.path.join(GOLDEN, f"{folder}.rnc")
+  png = os.path.join(GOLDEN, f"{folder}.png")
+  assert os.path.exists(rnc), f"release {folder} has no golden file"
+  info = compression.info(rnc)
+  assert info["model_id"] == model_id
+  decoded = compression.decompress(rnc)
+  expected = images.load(png)
+  assert decoded.shape == expected.shape
+  # Bit-exact on the machine that released it; other CPUs may round a few
+  # pixels differently (float kernels), never more than by one level.
+  diff = np.abs(decoded.astype(int) - expected.astype(int))
+  assert diff.max() <= 1 and (diff > 0).mean() < 0.01
+
+
+def test_the_default_model_compresses_the_demo_image():
+  path = os.path.join(os.path.dirname(compression.__file__), "data",
+                      "kodim23_crop.png")
+  original = images.load(path)
+  data = compression.compress(original, iterations=4)
+  decoded = compression.decompress(data)
+  # A trained model, not noise: far above what an untrained network gives.
+  assert metrics.msssim(original, decoded) > 0.8
