@@ -104,11 +104,11 @@ def load_tiles(pattern):
   return np.stack(tiles)
 
 
-def batch_for_step(tiles, batch_size, seed, step):
-  """The uint8 batch of training step ``step``: a pure function of its inputs.
+def batch_for_step(tiles, batch_size, seed, step, flips=True):
+  """The batch of training step ``step``: a pure function of its inputs.
 
   Samples walk through a fresh permutation of the tiles each epoch (shuffle),
-  then each tile is flipped left-right and up-down at random.
+  then (with ``flips``) each is flipped left-right and up-down at random.
   """
   n = len(tiles)
   positions = np.arange(step * batch_size, (step + 1) * batch_size)
@@ -119,6 +119,8 @@ def batch_for_step(tiles, batch_size, seed, step):
     mask = epochs == epoch
     index[mask] = perm[offsets[mask]]
   batch = tiles[index]
+  if not flips:
+    return batch
   flips = np.random.default_rng([seed, 1 << 30, step]).integers(
       0, 2, size=(batch_size, 2)).astype(bool)
   batch[flips[:, 0]] = batch[flips[:, 0], :, ::-1]

@@ -1,0 +1,197 @@
+r"""Trains the BinaryRNN entropy model over a frozen image model's codes.
+
+  python -m entropy_coder.train --train_dir=/tmp/ec --model=progressive \
+      --model_config=configs/entropy_coder/v1_model.json \
+      --input_config=configs/entropy_coder/v1_input.json \
+      --train_config=configs/entropy_coder/v1_train.json
+
+Flags and JSON configs follow the reference's entropy_coder_train.py
+(--master, --task and --ps_tasks are accepted for compatibility; training
+runs in this process). As the image trainer: the latest checkpoint in
+--train_dir is resumed, batches are a pure function of (--seed, step), a
+progress line and TensorBoard summaries (code_length_layer_NN, loss,
+Learning Rate) are written.
+"""
+
+import json
+import os
+import sys
+import time
+
+from absl import app
+from absl import flags
+from absl import logging
+import keras
+import numpy as np
+import tensorflow as tf
+
+from entropy_coder import config as config_lib
+from entropy_coder import dataset
+from entropy_coder import model as model_lib
+
+FLAGS = flags.FLAGS
+MODELS = ("progressive", "single")
+
+
+def define_flags():
+  """Flags of this binary (defined on demand, so binaries can share a process)."""
+  flags.DEFINE_string("master", "", "Accepted for compatibility; unused.")
+  flags.DEFINE_string("train_dir", None, "Checkpoints and logs.")
+  flags.DEFINE_integer("task", 0, "Accepted for compatibility; unused.")
+  flags.DEFINE_integer("ps_tasks", 0, "Accepted for compatibility; unused.")
+  flags.DEFINE_enum("model", "progressive", MODELS, "progressive: Figure 4 "
+                    "(earlier iterations feed the line LSTM); single: the "
+                    "single-iteration BinaryRNN per layer.")
+  flags.DEFINE_string("model_config", None, "JSON: layer_depth, layer_count"
+                      "[, coded_layer_count, context].")
+  flags.DEFINE_string("input_config", None, "JSON: data, unique_code_size.")
+  flags.DEFINE_string("train_config", None, "JSON: batch_size, "
+                      "learning_rate, decay_rate, samples_per_decay.")
+  flags.DEFINE_string("val_data", None, "Held-out code TFRecords.")
+  flags.DEFINE_integer("max_steps", None, "Overrides train max_steps.")
+  flags.DEFINE_integer("seed", 1, "Initialisation and batch order.")
+  flags.DEFINE_integer("checkpoint_secs", 600, "Seconds between checkpoints.")
+  flags.DEFINE_integer("checkpoint_steps", 0, "Also every N steps.")
+  flags.DEFINE_integer("log_steps", 20, "Steps between progress lines.")
+  flags.DEFINE_integer("val_steps", 200, "Steps between validations.")
+  flags.DEFINE_float("stop_after_secs", 0, "Checkpoint and stop after this "
+                     "much wall time.")
+  flags.DEFINE_integer("threads", 0, "intra-op threads (0 = default).")
+
+
+def load_configs(model, model_config, input_config, train_config):
+  mc = config_lib.load(model_config, config_lib.ModelConfig)
+  mc = config_lib.ModelConfig.from_dict(
+      {**mc.to_dict(), "progressive": model == "progressive"})
+  ic = config_lib.load(input_config, config_lib.InputConfig)
+  tc = config_lib.load(train_config, config_lib.TrainConfig)
+  return mc, ic, tc
+
+
+def train(model_config, input_config, train_config, train_dir, val_data=None,
+          seed=1, checkpoint_secs=600, checkpoint_steps=0, log_steps=20,
+          val_steps=200, stop_after_secs=0):
+  from residual_gru import data
+  from residual_gru import model as image_model_lib
+  start = time.time()
+  os.makedirs(train_dir, exist_ok=True)
+  meta = {"model": model_config.to_dict(), "train": train_config.to_dict(),
+          "input": {"data": input_config.data}}
+  meta_path = os.path.join(train_dir, "config.json")
+  if os.path.exists(meta_path):
+    with open(meta_path) as f:
+      if json.load(f)["model"] != meta["model"]:
+        raise app.UsageError(f"{train_dir} holds another model config.")
+  with open(meta_path, "w") as f:
+    json.dump(meta, f, indent=2)
+  keras.utils.set_random_seed(seed)
+  network = model_lib.ProgressiveBinaryRNN(model_config)
+  optimizer = keras.optimizers.Adam(train_config.learning_rate,
+                                    epsilon=train_config.adam_epsilon)
+  optimizer.build(network.trainable_variables)
+  step_var = tf.Variable(0, dtype=tf.int64)
+  ckpt = tf.train.Checkpoint(
+      weights=image_model_lib.named_variables(network), optimizer=optimizer,
+      step=step_var)
+  manager = tf.train.CheckpointManager(
+      ckpt, os.path.join(train_dir, "checkpoints"), max_to_keep=2)
+  if manager.latest_checkpoint:
+    ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+  step = int(step_var.numpy())
+  end = train_config.max_steps
+  if step >= end:
+    return network
+  codes = dataset.load(input_config.data)
+  depth = model_config.layer_depth
+  needed = model_config.coded_layers * depth
+  if codes.shape[-1] < needed:
+    raise ValueError(f"The codes have {codes.shape[-1]} channels; the model "
+                     f"codes {needed}.")
+  val = dataset.load(val_data)[:64] if val_data else None
+  static = dataset.StaticBernoulli(codes[..., :needed], depth)
+
+  @tf.function
+  def train_step(batch, lr):
+    with tf.GradientTape() as tape:
+      probs = network(batch)
+      loss = model_lib.bits_per_bit(batch, probs)
+    grads = tape.gradient(loss, network.trainable_variables)
+    optimizer.learning_rate.assign(lr)
+    optimizer.apply_gradients(zip(grads, network.trainable_variables))
+    return model_lib.layer_bits_per_bit(batch, probs, depth)
+
+  @tf.function
+  def evaluate(batch):
+    return model_lib.layer_bits_per_bit(batch, network(batch), depth)
+
+  writer = tf.summary.create_file_writer(os.path.join(train_dir, "train"))
+  history = open(os.path.join(train_dir, "history.jsonl"), "a")
+  last_ckpt, t0, s0 = time.time(), time.time(), step
+  while step < end:
+    batch = data.batch_for_step(codes, train_config.batch_size, seed, step,
+                                flips=False)
+    lr = train_config.learning_rate_at(step)
+    per_layer = train_step(tf.constant(batch), tf.constant(lr, tf.float32))
+    step += 1
+    step_var.assign(step)
+    if step % log_steps == 0 or step == end:
+      per_layer = per_layer.numpy()
+      rate = (step - s0) / max(time.time() - t0, 1e-9)
+      print(f"step {step}/{end}  bits/bit {per_layer.mean():.4f}  "
+            f"(layer 1 {per_layer[0]:.3f}, last {per_layer[-1]:.3f})  "
+            f"lr {lr:.3g}  {rate:.2f} steps/s  "
+            f"ETA {(end - step) / max(rate, 1e-9) / 60:.1f} min",
+            file=sys.stderr, flush=True)
+      with writer.as_default(step=step):
+        tf.summary.scalar("loss", per_layer.mean())
+        tf.summary.scalar("Learning Rate", lr)
+        for k, v in enumerate(per_layer):
+          tf.summary.scalar(f"code_length_layer_{k:02d}", v)
+      history.write(json.dumps({"step": step, "time": time.time(),
+                                "bits_per_bit": float(per_layer.mean())})
+                    + "\n")
+    if val is not None and (step % val_steps == 0 or step == end):
+      v = evaluate(tf.constant(val)).numpy()
+      s, _ = static.bits_per_bit(val[..., :needed])
+      logging.info("step %d held-out bits/bit %.4f (static Bernoulli %.4f)",
+                   step, v.mean(), s)
+      history.write(json.dumps({"step": step, "time": time.time(),
+                                "val_bits_per_bit": float(v.mean()),
+                                "val_layers": v.tolist(),
+                                "val_static": float(s)}) + "\n")
+      history.flush()
+    out_of_time = stop_after_secs and time.time() - start >= stop_after_secs
+    if (time.time() - last_ckpt >= checkpoint_secs or step == end or
+        out_of_time or (checkpoint_steps and step % checkpoint_steps == 0)):
+      manager.save(checkpoint_number=step)
+      last_ckpt = time.time()
+    if out_of_time:
+      break
+  history.close()
+  return network
+
+
+def main(argv):
+  del argv
+  for name in ("train_dir", "model_config", "input_config", "train_config"):
+    if not getattr(FLAGS, name):
+      raise app.UsageError(f"--{name} is required.")
+  if FLAGS.threads:
+    tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
+  tf.config.experimental.enable_op_determinism()
+  try:
+    mc, ic, tc = load_configs(FLAGS.model, FLAGS.model_config,
+                              FLAGS.input_config, FLAGS.train_config)
+    if FLAGS.max_steps is not None:
+      tc = config_lib.TrainConfig.from_dict({**tc.to_dict(),
+                                             "max_steps": FLAGS.max_steps})
+    train(mc, ic, tc, FLAGS.train_dir, FLAGS.val_data, FLAGS.seed,
+          FLAGS.checkpoint_secs, FLAGS.checkpoint_steps, FLAGS.log_steps,
+          FLAGS.val_steps, FLAGS.stop_after_secs)
+  except (OSError, ValueError) as e:
+    raise app.UsageError(str(e))
+
+
+if __name__ == "__main__":
+  define_flags()
+  app.run(main)
