@@ -45,7 +45,7 @@ def decode_bits(bits, width, height, model, progressive=False):
 
 
 def compress(image, iterations=16, model=None, target_bpp=None,
-             target_msssim=None):
+             target_msssim=None, entropy_coding=None):
   """Compresses an image to the bytes of a container file.
 
   Args:
@@ -58,6 +58,9 @@ def compress(image, iterations=16, model=None, target_bpp=None,
       file (header included) stays at or under this many bits per pixel.
     target_msssim: instead of ``iterations``: the fewest iterations whose
       decoded image reaches this MS-SSIM (all of them if none does).
+    entropy_coding: range-code the bits with the model's BinaryRNN (None:
+      whenever the model has one). ``target_bpp`` counts raw sizes, so an
+      entropy-coded file only comes out smaller.
   """
   if target_bpp is not None and target_msssim is not None:
     raise errors.CodecError("Give target_bpp or target_msssim, not both.")
@@ -80,9 +83,43 @@ def compress(image, iterations=16, model=None, target_bpp=None,
         iterations = k + 1
         break
     bits = bits[:iterations]
+  return pack(bits, width, height, chosen, entropy_coding)
+
+
+def pack(bits, width, height, model, entropy_coding=None):
+  """Codes [n, h, w, 32] -> file bytes, raw or range coded."""
+  entropy = model.entropy
+  if entropy_coding and entropy is None:
+    raise errors.CodecError(f"Model {model.name} has no entropy coder.")
+  if entropy is not None and entropy_coding is not False:
+    from entropy_coder import coding
+    entropy_id, engine = entropy
+    if len(bits) <= engine.config.coded_layers:
+      return container.Container(
+          model_id=model.id, width=width, height=height,
+          segments=coding.encode(engine, np.asarray(bits, np.uint8)),
+          payload_type=container.ENTROPY_CODED,
+          entropy_id=entropy_id).to_bytes()
   return container.Container(
-      model_id=chosen.id, width=width, height=height,
+      model_id=model.id, width=width, height=height,
       segments=container.pack_bits(bits)).to_bytes()
+
+
+def unpack(c, model):
+  """A parsed container -> codes [n, h, w, 32]."""
+  if c.payload_type == container.RAW:
+    return container.unpack_bits(c.segments, c.width, c.height)
+  entropy = model.entropy
+  if entropy is None or entropy[0] != c.entropy_id:
+    raise errors.UnknownModelError(
+        f"The file is entropy coded with entropy model {c.entropy_id}, which "
+        f"model {model.name} does not have.")
+  from entropy_coder import coding
+  h, w = container.code_map_size(c.width, c.height)
+  try:
+    return coding.decode(entropy[1], c.segments, h, w)
+  except (ValueError, RuntimeError) as e:
+    raise errors.FormatError(f"The entropy-coded payload is invalid: {e}")
 
 
 def _iterations_for_bpp(target_bpp, width, height, model):
@@ -140,10 +177,6 @@ def decompress(data, iterations=None, model=None, progressive=False):
   """
   c = read(data)
   chosen = registry.for_file(c.model_id, model)
-  if c.payload_type != container.RAW:
-    raise errors.CodecError(
-        "This file's payload is entropy coded, which this version cannot "
-        "decode yet.")
   if iterations is not None:
     iterations = _check_iterations(iterations, chosen.network)
     if iterations > c.iterations:
@@ -154,8 +187,8 @@ def decompress(data, iterations=None, model=None, progressive=False):
     raise errors.FormatError(
         f"The file holds {c.iterations} iterations; its model makes at most "
         f"{chosen.network.config.iterations}.")
-  bits = container.unpack_bits(c.segments, c.width, c.height)
-  return decode_bits(bits, c.width, c.height, chosen, progressive)
+  return decode_bits(unpack(c, chosen), c.width, c.height, chosen,
+                     progressive)
 
 
 def truncate(data, iterations):

@@ -40,10 +40,30 @@ class Model:
       raise errors.UnknownModelError(
           f"{directory} is not a model folder (model.json: {e}).")
     self._network = None
+    self._entropy = None
     self._network_lock = threading.Lock()
 
   def __repr__(self):
     return f"Model(id={self.id}, name={self.name!r})"
+
+  @property
+  def entropy(self):
+    """(entropy id, IntegerBinaryRNN) of the model's entropy coder, or None.
+
+    A model folder may hold entropy/model.json and entropy/weights.npz: the
+    BinaryRNN trained over this image model's codes (section 3).
+    """
+    with self._network_lock:
+      if self._entropy is None:
+        folder = os.path.join(self.directory, "entropy")
+        if not os.path.exists(os.path.join(folder, "model.json")):
+          self._entropy = (None, None)
+        else:
+          with open(os.path.join(folder, "model.json")) as f:
+            meta = json.load(f)
+          self._entropy = (int(meta["id"]), build_entropy_engine(
+              meta["model"], os.path.join(folder, "weights.npz")))
+      return self._entropy if self._entropy[0] is not None else None
 
   @property
   def network(self):
@@ -63,6 +83,31 @@ def build_network(model_config, weights_path):
       config_lib.ModelConfig.from_dict(model_config))
   load_weights(network, weights_path)
   return network
+
+
+def build_entropy_engine(model_config, weights_path):
+  from entropy_coder import config as ec_config
+  from entropy_coder import integer
+  from entropy_coder import model as ec_model
+  network = ec_model.ProgressiveBinaryRNN(
+      ec_config.ModelConfig.from_dict(model_config))
+  load_weights(network, weights_path)
+  return integer.IntegerBinaryRNN(network)
+
+
+def save_entropy_dir(network, model_directory, entropy_id, extra=None,
+                     dtype=np.float16):
+  """Writes <model>/entropy/{model.json, weights.npz} for a BinaryRNN."""
+  from residual_gru import model as model_lib
+  folder = os.path.join(model_directory, "entropy")
+  os.makedirs(folder, exist_ok=True)
+  named = model_lib.named_variables(network)
+  np.savez_compressed(os.path.join(folder, "weights.npz"),
+                      **{k: v.numpy().astype(dtype) for k, v in named.items()})
+  with open(os.path.join(folder, "model.json"), "w") as f:
+    json.dump({"id": int(entropy_id), "model": network.config.to_dict(),
+               "weights_dtype": np.dtype(dtype).name, **(extra or {})}, f,
+              indent=2)
 
 
 def load_weights(network, path):

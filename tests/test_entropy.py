@@ -113,3 +113,48 @@ def test_same_bytes_under_other_kernels_and_thread_counts(engine, env):
 def test_a_segment_of_the_wrong_length_is_an_error(engine):
   with pytest.raises(coding.EntropyDecodeError):
     coding.decode(engine, [b"abc"], 4, 4)
+
+
+@pytest.fixture(scope="module")
+def entropy_model_dir(tmp_path_factory):
+  """A tiny image model (id 1002) with a tiny untrained entropy model."""
+  from compression import registry
+  from residual_gru import config as rg_config
+  from residual_gru import model as rg_model
+  keras.utils.set_random_seed(3)
+  image_net = rg_model.RNNCompressionModel(rg_config.ModelConfig(
+      width=0.125, iterations=4))
+  folder = str(tmp_path_factory.mktemp("models") / "with_entropy")
+  registry.save_model_dir(image_net, folder, 1002, "with-entropy")
+  registry.save_entropy_dir(_network(layers=4, depth=32), folder, 1002)
+  return folder
+
+
+def test_api_entropy_coded_files_decode_like_raw_ones(entropy_model_dir):
+  import compression
+  from compression import container, errors
+  from tests.images import synthetic_image
+  image = synthetic_image(40, 70, seed=9)
+  coded = compression.compress(image, 4, model=entropy_model_dir)
+  raw = compression.compress(image, 4, model=entropy_model_dir,
+                             entropy_coding=False)
+  info = compression.info(coded)
+  assert info["payload"] == "entropy-coded" and info["iterations"] == 4
+  np.testing.assert_array_equal(
+      compression.decompress(coded, model=entropy_model_dir),
+      compression.decompress(raw, model=entropy_model_dir))
+  short = compression.truncate(coded, 2)
+  np.testing.assert_array_equal(
+      compression.decompress(short, model=entropy_model_dir),
+      compression.decompress(raw, iterations=2, model=entropy_model_dir))
+  data = bytearray(coded)
+  data[-5] ^= 0x10
+  with pytest.raises(errors.FormatError):
+    compression.decompress(bytes(data), model=entropy_model_dir)
+  for cut in (len(coded) - 1, len(coded) // 2, 20):
+    with pytest.raises(errors.FormatError):
+      compression.decompress(coded[:cut], model=entropy_model_dir)
+  c = container.parse(coded)
+  c.entropy_id = 77
+  with pytest.raises(errors.UnknownModelError, match="77"):
+    compression.decompress(c.to_bytes(), model=entropy_model_dir)
