@@ -100,3 +100,24 @@ def test_shape_mismatch_is_an_error():
   with pytest.raises(ValueError):
     metrics.psnr(np.zeros((4, 4, 3), np.uint8), np.zeros((4, 5, 3),
                                                           np.uint8))
+
+
+def test_psnr_hvs_hand_checked_block():
+  # A constant luma difference of 1 in one 8x8 block is a DC coefficient of
+  # 8 in the orthonormal DCT, weighted by the CSF's 1.608443:
+  # MSE = (8 * 1.608443)^2 / 64, PSNR-HVS = 10 log10(255^2 / MSE).
+  a = np.zeros((8, 8, 3), np.uint8)
+  b = np.ones((8, 8, 3), np.uint8)
+  want = 10 * np.log10(255 ** 2 / ((8 * 1.608443) ** 2 / 64))
+  assert want == pytest.approx(44.0034, abs=1e-3)
+  assert metrics.psnr_hvs(a, b) == pytest.approx(want, abs=1e-9)
+  assert metrics.psnr_hvs(a, a) == float("inf")
+
+
+def test_psnr_hvs_weighs_high_frequencies_less():
+  a = synthetic_image(64, 64, seed=7).astype(np.int16)
+  y, x = np.mgrid[0:64, 0:64]
+  low = np.clip(a + (4 * np.cos(np.pi * x / 32))[..., None], 0, 255)
+  high = np.clip(a + (4 * np.cos(np.pi * x))[..., None], 0, 255)
+  low, high, a = (v.astype(np.uint8) for v in (low, high, a))
+  assert metrics.psnr_hvs(a, high) > metrics.psnr_hvs(a, low)
