@@ -57,9 +57,10 @@ def load_checkpoint(train_dir, checkpoint=None):
 
 
 def rate_distortion(model, images, iterations):
-  """Per image and iteration: (MS-SSIM, PSNR) arrays of shape [N, n]."""
+  """Per image and iteration: MS-SSIM, PSNR, PSNR-HVS arrays [N, n]."""
   msssim = np.zeros((len(images), iterations))
   psnr = np.zeros_like(msssim)
+  psnr_hvs = np.zeros_like(msssim)
   for i, image in enumerate(tqdm(images, unit="img", file=sys.stderr)):
     h, w = image.shape[:2]
     bits, _ = model.compress(image, iterations)
@@ -68,7 +69,8 @@ def rate_distortion(model, images, iterations):
     for t in range(iterations):
       msssim[i, t] = metrics.msssim(image, every[t])
       psnr[i, t] = metrics.psnr(image, every[t])
-  return msssim, psnr
+      psnr_hvs[i, t] = metrics.psnr_hvs(image, every[t])
+  return msssim, psnr, psnr_hvs
 
 
 def list_images(dirs, held_out_fraction=0.0):
@@ -98,10 +100,11 @@ def main(argv):
     raise app.UsageError("No images to evaluate.")
   model, step = load_checkpoint(FLAGS.train_dir, FLAGS.checkpoint)
   images = [data.load_image(p, FLAGS.downscale) for p in paths]
-  msssim, psnr = rate_distortion(model, images, FLAGS.iterations)
+  msssim, psnr, psnr_hvs = rate_distortion(model, images, FLAGS.iterations)
   result = {"step": step, "images": [os.path.basename(p) for p in paths],
             "bpp": [(t + 1) / 8 for t in range(FLAGS.iterations)],
             "msssim": msssim.mean(0).tolist(), "psnr": psnr.mean(0).tolist(),
+            "psnr_hvs": psnr_hvs.mean(0).tolist(),
             "msssim_per_image": msssim.tolist()}
   out = os.path.join(FLAGS.train_dir, f"eval-{step}-{FLAGS.name}.json")
   with open(out, "w") as f:
@@ -109,7 +112,8 @@ def main(argv):
   print(f"step {step}, {len(paths)} images -> {out}")
   for t in range(FLAGS.iterations):
     print(f"  {result['bpp'][t]:.3f} bpp  MS-SSIM {result['msssim'][t]:.4f}"
-          f"  PSNR {result['psnr'][t]:.2f}")
+          f"  PSNR {result['psnr'][t]:.2f}"
+          f"  PSNR-HVS {result['psnr_hvs'][t]:.2f}")
 
 
 if __name__ == "__main__":
