@@ -103,6 +103,20 @@ def _parser():
                   default="paper", help="paper: per RGB channel, averaged "
                   "(the headline); reference: msssim.py's exact algorithm.")
 
+  sp = sub.add_parser("eval", help="Rate-distortion of our codec and the "
+                      "anchors (JPEG, WebP, JPEG 2000, AVIF, JPEG XL) over a "
+                      "folder of images, with plots.")
+  sp.add_argument("--images", required=True, help="Folder of images.")
+  sp.add_argument("--output_dir", required=True)
+  sp.add_argument("--codecs", default="ours,jpeg,webp,jpeg2000,avif,jpegxl",
+                  help="Comma-separated subset.")
+  sp.add_argument("--workers", type=int, default=2,
+                  help="Parallel processes.")
+  sp.add_argument("--max_images", type=int, default=0)
+  sp.add_argument("--entropy", action="store_true",
+                  help="Also our codec with entropy coding.")
+  model_arg(sp)
+
   sp = sub.add_parser("encoder", help="Reference encoder.py: image -> .npz "
                       "codes.")
   sp.add_argument("--input_image", required=True)
@@ -283,6 +297,35 @@ def cmd_decoder(args):
   return 0
 
 
+def cmd_eval(args):
+  from compression import anchors, evaluation
+  codecs = [c for c in args.codecs.split(",") if c]
+  unknown = set(codecs) - set(anchors.CODECS) - {"ours"}
+  if unknown:
+    raise UsageError(f"Unknown codecs {sorted(unknown)}; choose from ours, "
+                     f"{', '.join(anchors.CODECS)}.")
+  paths = _expand([args.images], IMAGE_EXTENSIONS)
+  if args.max_images:
+    paths = paths[:args.max_images]
+  if not paths:
+    raise UsageError(f"No images in {args.images}.")
+  t0 = time.time()
+  result = evaluation.evaluate(paths, codecs, args.output_dir, args.model,
+                               args.workers, args.entropy)
+  print(f"{len(paths)} images, {len(result['rows'])} encodings in "
+        f"{time.time() - t0:.0f} s -> {args.output_dir}")
+  for codec, entry in sorted(result["summary"].items()):
+    m = entry["msssim"]
+    at = dict(zip(m["bpp"], m["mean"]))
+    bd = entry["psnr"].get("bd_rate_vs_jpeg_percent")
+    print(f"  {codec:>16}: MS-SSIM " + " ".join(
+        f"{at[b]:.4f}@{b}" if b in at else f"-@{b}"
+        for b in (0.25, 0.5, 1.0, 2.0)) +
+          f"  AUC {m['auc_0.25_2']:.4f}" +
+          (f"  BD-rate(PSNR) {bd:+.1f}%" if bd is not None else ""))
+  return 1 if result["failures"] else 0
+
+
 def cmd_demo(args):
   from compression import api, images, metrics, registry
   path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data",
@@ -313,7 +356,8 @@ def cmd_demo(args):
 
 COMMANDS = {"encode": cmd_encode, "decode": cmd_decode,
             "truncate": cmd_truncate, "info": cmd_info, "msssim": cmd_msssim,
-            "encoder": cmd_encoder, "decoder": cmd_decoder, "demo": cmd_demo}
+            "encoder": cmd_encoder, "decoder": cmd_decoder, "demo": cmd_demo,
+            "eval": cmd_eval}
 
 
 def main(argv=None):

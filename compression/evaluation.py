@@ -1,0 +1,210 @@
+"""The rate-distortion evaluation behind `rnn-codec eval` (the papers' Kodak study).
+
+For every image and codec it records real file sizes (bpp), MS-SSIM (the
+headline), PSNR and PSNR-HVS; then per codec the mean curve at common bpp
+targets (compression/rd.py: per-image interpolation in log bpp, no
+extrapolation), the AUC over [0.25, 2] bpp, and Bjøntegaard BD-rates against
+JPEG for PSNR and for MS-SSIM in dB. Writes results.json, results.csv,
+summary.csv and one plot per metric, with the reference model's published
+Kodak curve dashed.
+"""
+
+import concurrent.futures
+import csv
+import json
+import multiprocessing
+import os
+import sys
+import time
+
+import numpy as np
+
+from compression import anchors, metrics, rd
+
+METRICS = ("msssim", "psnr", "psnr_hvs")
+TARGETS = [k / 8 for k in range(1, 17)] + [2.5, 3.0]
+# REFERENCE_NOTES.md section 6: tensorflow/compression's published Kodak
+# numbers of the released model, nominal k/8 bpp, pre-entropy coding.
+REFERENCE = {
+    "msssim": ([k / 8 for k in range(1, 17)],
+               [0.8191, 0.9037, 0.9375, 0.9538, 0.9636, 0.9715, 0.9758,
+                0.9796, 0.9822, 0.9839, 0.9858, 0.9868, 0.9878, 0.9883,
+                0.9885, 0.9887]),
+    "psnr": ([0.125, 0.25, 0.5, 1.0, 1.5, 2.0],
+             [23.01, 25.65, 28.27, 31.62, 33.63, 34.63]),
+}
+
+
+def _scores(original, decoded):
+  return {"msssim": metrics.msssim(original, decoded),
+          "psnr": metrics.psnr(original, decoded),
+          "psnr_hvs": metrics.psnr_hvs(original, decoded)}
+
+
+def run_anchor(codec, path):
+  """All knob settings of one anchor codec on one image -> rows."""
+  from compression import images
+  original = images.load(path)
+  pixels = original.shape[0] * original.shape[1]
+  rows = []
+  for knob in anchors.GRIDS[codec]:
+    t0 = time.perf_counter()
+    data, decoded = anchors.CODECS[codec](original, knob)
+    rows.append({"codec": codec, "image": os.path.basename(path),
+                 "knob": knob, "bytes": len(data),
+                 "bpp": 8.0 * len(data) / pixels,
+                 "seconds": time.perf_counter() - t0,
+                 **_scores(original, decoded)})
+  return rows
+
+
+def run_ours(path, model=None, entropy=False):
+  """Iterations 1..16 of our codec on one image -> rows (real file sizes)."""
+  from compression import api, container, images, registry
+  chosen = registry.get(model)
+  original = images.load(path)
+  height, width = original.shape[:2]
+  n = chosen.network.config.iterations
+  t0 = time.perf_counter()
+  bits = api.encode_bits(original, chosen, n)
+  every = api.decode_bits(bits, width, height, chosen, progressive=True)
+  seconds = time.perf_counter() - t0
+  name = "ours-entropy" if entropy else "ours"
+  rows = []
+  for k in range(1, n + 1):
+    data = api.pack(bits[:k], width, height, chosen,
+                    entropy_coding=True if entropy else False)
+    header = len(container.parse(data).header_bytes())
+    rows.append({"codec": name, "image": os.path.basename(path), "knob": k,
+                 "bytes": len(data), "header_bytes": header,
+                 "bpp": 8.0 * len(data) / (width * height),
+                 "nominal_bpp": k / 8.0, "seconds": seconds,
+                 **_scores(original, every[k - 1])})
+  return rows
+
+
+def _task(args):
+  kind, path, model, entropy = args
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  if kind in ("ours", "ours-entropy"):
+    from compression import quiet
+    quiet.import_tensorflow()
+    return run_ours(path, model, entropy)
+  return run_anchor(kind, path)
+
+
+def summarize(rows, images, bpp_key="bpp"):
+  """Per codec: mean curves, image counts, AUC and BD-rates vs JPEG."""
+  by_codec = {}
+  for r in rows:
+    by_codec.setdefault(r["codec"], {}).setdefault(r["image"], []).append(r)
+  summary = {}
+  for codec, per_image in by_codec.items():
+    if set(per_image) != set(images):
+      continue
+    entry = {"images": len(per_image)}
+    for metric in METRICS:
+      sweeps = []
+      for rs in per_image.values():
+        rs = sorted(rs, key=lambda r: r[bpp_key])
+        sweeps.append(([r[bpp_key] for r in rs], [r[metric] for r in rs]))
+      targets, mean, counts = rd.mean_curve(sweeps, TARGETS)
+      entry[metric] = {"bpp": targets.tolist(), "mean": mean.tolist(),
+                       "image_count": counts.tolist(),
+                       "auc_0.25_2": rd.auc(targets, mean)}
+    summary[codec] = entry
+  if "jpeg" in summary:
+    jpeg = summary["jpeg"]
+    for codec, entry in summary.items():
+      for metric, transform in (("psnr", np.asarray),
+                                ("msssim", rd.msssim_db)):
+        a, t = jpeg[metric], entry[metric]
+        entry[metric]["bd_rate_vs_jpeg_percent"] = (
+            rd.bd_rate(a["bpp"], transform(a["mean"]), t["bpp"],
+                       transform(t["mean"]))
+            if len(a["bpp"]) >= 4 and len(t["bpp"]) >= 4 else None)
+  return summary
+
+
+def plot(summary, output_dir):
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  labels = {"msssim": "MS-SSIM (RGB)", "psnr": "PSNR (dB, RGB)",
+            "psnr_hvs": "PSNR-HVS (dB, luma)"}
+  paths = []
+  for metric in METRICS:
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for codec, entry in sorted(summary.items()):
+      curve = entry[metric]
+      ax.plot(curve["bpp"], curve["mean"], "o-", ms=3, label=codec)
+    if metric in REFERENCE:
+      ax.plot(*REFERENCE[metric], "k--", label="Toderici 2017 (published)")
+    ax.set_xlabel("bits per pixel (real file sizes)")
+    ax.set_ylabel(labels[metric])
+    ax.set_xlim(0, 2.2)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = os.path.join(output_dir, f"rd_{metric}.png")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    paths.append(path)
+  return paths
+
+
+def evaluate(image_paths, codecs, output_dir, model=None, workers=2,
+             entropy=False):
+  """Runs every codec on every image in worker processes; writes outputs."""
+  from tqdm import tqdm
+  os.makedirs(output_dir, exist_ok=True)
+  tasks = []
+  for codec in codecs:
+    for path in image_paths:
+      if codec == "ours":
+        tasks.append(("ours", path, model, False))
+        if entropy:
+          tasks.append(("ours-entropy", path, model, True))
+      else:
+        tasks.append((codec, path, None, False))
+  rows, failures = [], []
+  # spawn, not fork: forking a process whose TensorFlow thread pools are
+  # running deadlocks the children (seen: no task finished in 10 minutes).
+  context = multiprocessing.get_context("spawn")
+  with concurrent.futures.ProcessPoolExecutor(workers,
+                                              mp_context=context) as pool:
+    futures = {pool.submit(_task, t): t for t in tasks}
+    bar = tqdm(concurrent.futures.as_completed(futures), total=len(tasks),
+               unit="task", file=sys.stderr)
+    for future in bar:
+      try:
+        rows += future.result()
+      except Exception as e:  # one image's failure must not stop the run
+        failures.append(f"{futures[future][0]} {futures[future][1]}: {e}")
+        bar.write(f"error: {failures[-1]}", file=sys.stderr)
+  names = [os.path.basename(p) for p in image_paths]
+  summary = summarize(rows, names)
+  # Our codec also at its nominal rate k/8 bpp, as the papers plot it.
+  nominal = [{**r, "codec": r["codec"] + "@nominal"} for r in rows
+             if "nominal_bpp" in r]
+  summary.update(summarize(nominal, names, bpp_key="nominal_bpp"))
+  result = {"images": names, "codecs": list(codecs), "rows": rows,
+            "summary": summary, "failures": failures,
+            "grids": {c: anchors.GRIDS[c] for c in codecs if c != "ours"}}
+  with open(os.path.join(output_dir, "results.json"), "w") as f:
+    json.dump(result, f, indent=1)
+  with open(os.path.join(output_dir, "results.csv"), "w", newline="") as f:
+    keys = sorted({k for r in rows for k in r})
+    writer = csv.DictWriter(f, keys)
+    writer.writeheader()
+    writer.writerows(rows)
+  with open(os.path.join(output_dir, "summary.csv"), "w", newline="") as f:
+    writer = csv.writer(f)
+    writer.writerow(["codec", "metric", "bpp", "mean", "images"])
+    for codec, entry in summary.items():
+      for metric in METRICS:
+        c = entry[metric]
+        for b, m, n in zip(c["bpp"], c["mean"], c["image_count"]):
+          writer.writerow([codec, metric, b, m, n])
+  plot(summary, output_dir)
+  return result
