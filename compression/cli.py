@@ -340,7 +340,7 @@ def cmd_demo(args):
     t0 = time.time()
     data = api.compress(original, iterations=k, model=model)
     t1 = time.time()
-    decoded = api.decompress(data)
+    decoded = api.decompress(data, model=model)
     t2 = time.time()
     bpp = 8.0 * len(data) / (original.shape[0] * original.shape[1])
     print(f"{k:>10} {len(data):>7} {bpp:>7.3f} "

@@ -58,3 +58,10 @@ def test_the_default_model_compresses_the_demo_image():
   decoded = compression.decompress(data)
   # A trained model, not noise: far above what an untrained network gives.
   assert metrics.msssim(original, decoded) > 0.8
+
+
+def test_demo_command_runs_on_the_bundled_model(capsys):
+  from compression import cli
+  assert cli.main(["demo", "--iterations", "1", "2"]) == 0
+  out = capsys.readouterr().out
+  assert "MS-SSIM" in out and len(out.strip().splitlines()) == 4
