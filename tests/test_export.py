@@ -1,0 +1,88 @@
+"""SavedModel export for TF Serving: same codes and images as the Python API."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import compression
+from compression import container, images, registry
+from residual_gru import export
+from tests.images import synthetic_image
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_model_dir, tmp_path_factory):
+  base = tmp_path_factory.mktemp("serving")
+  network = registry.get(tiny_model_dir).network
+  return export.export(network, str(base), 3)
+
+
+def test_layout_and_signatures(exported):
+  assert exported.endswith(os.path.join("", "3"))
+  loaded = tf.saved_model.load(exported)
+  assert {"serving_default", "encode", "encode_image", "decode"} <= set(
+      loaded.signatures)
+
+
+_CHECK = r"""
+import sys, json, numpy as np, tensorflow as tf
+sys.path.insert(0, {root!r})
+from tests.images import synthetic_image
+m = tf.saved_model.load({path!r})
+image = synthetic_image(37, 70, seed=3)
+out = m.signatures["serving_default"](image=tf.constant(image),
+                                      iterations=tf.constant(3))
+dec = m.signatures["decode"](codes=out["codes"], image_size=out["image_size"])
+np.save({codes!r}, out["codes"].numpy())
+np.save({img!r}, dec["image"].numpy())
+"""
+
+
+def test_fresh_process_gives_the_api_codes_and_image(exported, tiny_model_dir,
+                                                     tmp_path):
+  codes_path, img_path = str(tmp_path / "c.npy"), str(tmp_path / "i.npy")
+  out = subprocess.run(
+      [sys.executable, "-c", _CHECK.format(root=ROOT, path=exported,
+                                           codes=codes_path, img=img_path)],
+      capture_output=True, text=True, timeout=300,
+      env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+  assert out.returncode == 0, out.stderr[-2000:]
+  image = synthetic_image(37, 70, seed=3)
+  data = compression.compress(image, 3, model=tiny_model_dir)
+  c = container.parse(data)
+  np.testing.assert_array_equal(
+      np.load(codes_path), np.stack([np.frombuffer(s, np.uint8)
+                                     for s in c.segments]))
+  np.testing.assert_array_equal(
+      np.load(img_path), compression.decompress(data, model=tiny_model_dir))
+
+
+def test_encode_image_bytes_and_saved_model_cli(exported, tmp_path):
+  image = synthetic_image(32, 48, seed=4)
+  png = images.png_bytes(image)
+  m = tf.saved_model.load(exported)
+  a = m.signatures["encode_image"](image_bytes=tf.constant(png),
+                                   iterations=tf.constant(2))
+  b = m.signatures["encode"](image=tf.constant(image),
+                             iterations=tf.constant(2))
+  np.testing.assert_array_equal(a["codes"].numpy(), b["codes"].numpy())
+  np.save(tmp_path / "img.npy", image)
+  np.save(tmp_path / "it.npy", np.int32(2))
+  cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+  out = subprocess.run(
+      [cli, "run", "--dir", exported, "--tag_set", "serve",
+       "--signature_def", "serving_default",
+       "--inputs",
+       f"image={tmp_path / 'img.npy'};iterations={tmp_path / 'it.npy'}",
+       "--outdir", str(tmp_path / "out")],
+      capture_output=True, text=True, timeout=300,
+      env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+  assert out.returncode == 0, out.stderr[-2000:]
+  np.testing.assert_array_equal(np.load(tmp_path / "out" / "codes.npy"),
+                                b["codes"].numpy())
