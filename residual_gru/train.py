@@ -21,6 +21,7 @@ the cluster from TF_CONFIG (see README.md, "Training on several machines").
 
 import json
 import os
+import signal
 import sys
 import time
 
@@ -322,6 +323,11 @@ def train(model_config, train_config, train_dir, train_data, val_data=None,
                           "val_l1": l1.tolist()}) + "\n")
     return losses.mean()
 
+  # SIGTERM (e.g. a session ending) checkpoints and stops after this step.
+  stop_requested = []
+  previous_handler = signal.signal(
+      signal.SIGTERM, lambda *_: stop_requested.append(True))
+
   for images, noise in dataset:
     lr = learning_rate_at(train_config, step)
     per_iter = trainer.train_step(images, noise, tf.constant(lr, tf.float32))
@@ -346,8 +352,8 @@ def train(model_config, train_config, train_dir, train_data, val_data=None,
                             "loss": float(per_iter.mean())}) + "\n")
     if val is not None and (step % val_steps == 0 or step == end):
       logging.info("step %d validation loss %.5f", step, validate())
-    out_of_time = (stop_after_secs and
-                   time.time() - start_time >= stop_after_secs)
+    out_of_time = bool(stop_requested) or (
+        stop_after_secs and time.time() - start_time >= stop_after_secs)
     if (time.time() - last_ckpt >= checkpoint_secs or step == end or
         out_of_time or (checkpoint_steps and step % checkpoint_steps == 0)):
       checkpoint()
@@ -355,6 +361,7 @@ def train(model_config, train_config, train_dir, train_data, val_data=None,
       logging.info("Stopping after %.0f s at step %d (--stop_after_secs).",
                    time.time() - start_time, step)
       break
+  signal.signal(signal.SIGTERM, previous_handler)
   writer.flush()
   val_writer.flush()
   return trainer
