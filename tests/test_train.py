@@ -237,3 +237,18 @@ def test_multi_worker_strategy_runs_two_workers(he_dir, tmp_path):
   assert "step 3/3" in outs[0][1] and "step 3/3" in outs[1][1]
   path = tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints"))
   assert path and path.endswith("-3")
+
+
+def test_sigterm_checkpoints_and_stops(he_dir, tmp_path):
+  run_dir = tmp_path / "run"
+  proc = subprocess.Popen(_train_cmd(he_dir, run_dir, 100000), cwd=ROOT,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          text=True)
+  for line in proc.stderr:  # wait until training is under way
+    if line.startswith("step 2/"):
+      break
+  proc.send_signal(signal.SIGTERM)
+  proc.communicate(timeout=120)
+  assert proc.returncode == 0
+  path = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
+  assert path and 2 <= int(path.rsplit("-", 1)[1]) < 100000
