@@ -24,7 +24,8 @@ setup(
     packages=find_packages(include=["residual_gru", "residual_gru.*",
                                     "entropy_coder", "entropy_coder.*",
                                     "compression", "compression.*"]),
-    package_data={"compression": ["models/*.json", "models/*/*", "data/*"]},
+    package_data={"compression": ["models/*.json", "models/*/*", "models/*/*/*",
+                                  "data/*"]},
     install_requires=[
         # TF 2.21 is the first release of the 2.21 line and works with
         # Keras 3.12+; `tensorflow` (not tensorflow-cpu) is CPU-only on Linux.
