@@ -117,6 +117,15 @@ def _parser():
                   help="Also our codec with entropy coding.")
   model_arg(sp)
 
+  sp = sub.add_parser("speed", help="Encode/decode time and peak memory of "
+                      "every codec, a fresh process per measurement.")
+  sp.add_argument("--images", required=True, help="Folder of images.")
+  sp.add_argument("--output", help="JSON file for the rows and summary.")
+  sp.add_argument("--codecs", default="ours,jpeg,webp,jpeg2000,avif,jpegxl")
+  sp.add_argument("--repeats", type=int, default=3)
+  sp.add_argument("--max_images", type=int, default=0)
+  model_arg(sp)
+
   sp = sub.add_parser("encoder", help="Reference encoder.py: image -> .npz "
                       "codes.")
   sp.add_argument("--input_image", required=True)
@@ -326,6 +335,33 @@ def cmd_eval(args):
   return 1 if result["failures"] else 0
 
 
+def cmd_speed(args):
+  from compression import speed
+  codecs = [c for c in args.codecs.split(",") if c]
+  unknown = set(codecs) - set(speed.SETTINGS)
+  if unknown:
+    raise UsageError(f"Unknown codecs {sorted(unknown)}.")
+  paths = _expand([args.images], IMAGE_EXTENSIONS)[:args.max_images or None]
+  if not paths:
+    raise UsageError(f"No images in {args.images}.")
+  try:
+    rows = speed.run(paths, codecs, args.repeats, args.model, args.threads)
+  except RuntimeError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 1
+  summary = speed.summarize(rows)
+  print(f"{'codec':>10} {'setting':>8} {'encode':>8} {'decode':>8} "
+        f"{'peak MB':>8} {'work MB':>8}   (medians over {len(paths)} images)")
+  for r in summary:
+    print(f"{r['codec']:>10} {r['setting']!s:>8} {r['encode_s']:>7.3f}s "
+          f"{r['decode_s']:>7.3f}s {r['peak_mb']:>8.0f} {r['work_mb']:>8.0f}")
+  if args.output:
+    from compression import images
+    images.write_atomic(args.output, json.dumps(
+        {"rows": rows, "summary": summary}, indent=1).encode())
+  return 0
+
+
 def cmd_demo(args):
   from compression import api, images, metrics, registry
   path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data",
@@ -357,7 +393,7 @@ def cmd_demo(args):
 COMMANDS = {"encode": cmd_encode, "decode": cmd_decode,
             "truncate": cmd_truncate, "info": cmd_info, "msssim": cmd_msssim,
             "encoder": cmd_encoder, "decoder": cmd_decoder, "demo": cmd_demo,
-            "eval": cmd_eval}
+            "eval": cmd_eval, "speed": cmd_speed}
 
 
 def main(argv=None):

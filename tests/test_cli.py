@@ -112,3 +112,23 @@ def test_help_explains():
   assert proc.returncode == 0
   for word in ("encode", "decode", "truncate", "info", "1/8 bit per pixel"):
     assert word in proc.stdout
+
+
+def test_speed_command_measures_in_fresh_processes(photo_path, tmp_path):
+  out = tmp_path / "speed.json"
+  assert run("speed", "--images", os.path.dirname(photo_path), "--codecs",
+             "jpeg", "--repeats", 1, "--output", out) == 0
+  result = json.loads(out.read_text())
+  (row,) = result["rows"]
+  assert row["codec"] == "jpeg" and row["encode_s"] > 0
+  # The child's own peak, not its parent's (this pytest process is large).
+  assert 0 <= row["work_mb"] < 200 and row["peak_mb"] < 400
+
+
+def test_eval_command_on_anchors(photo_path, tmp_path):
+  out = tmp_path / "eval"
+  assert run("eval", "--images", os.path.dirname(photo_path), "--codecs",
+             "jpeg,webp", "--workers", 1, "--output_dir", out) == 0
+  result = json.loads((out / "results.json").read_text())
+  assert {r["codec"] for r in result["rows"]} == {"jpeg", "webp"}
+  assert (out / "rd_msssim.png").exists() and (out / "summary.csv").exists()

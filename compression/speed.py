@@ -1,0 +1,115 @@
+"""Encode/decode speed and peak memory of every codec (`rnn-codec speed`).
+
+Each (codec, setting, image) runs in a fresh subprocess, so its peak RSS
+minus the RSS after imports (and, for ours, after the model is loaded and
+traced once on a tiny image) is the memory that coding that image needs.
+Times are medians of --repeats runs after one warm-up run.
+"""
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+# Settings measured per codec: a mid-rate knob for the anchors, several
+# iteration counts for ours.
+SETTINGS = {"jpeg": [75], "webp": [75], "jpeg2000": [0.5], "avif": [60],
+            "jpegxl": [1.5], "ours": [2, 8, 16]}
+
+
+def _status_mb(field):
+  with open("/proc/self/status") as f:
+    for line in f:
+      if line.startswith(field + ":"):
+        return int(line.split()[1]) / 1024.0
+  return 0.0
+
+
+def _rss_mb():
+  return _status_mb("VmRSS")
+
+
+def _peak_mb():
+  """VmHWM, not getrusage's ru_maxrss: on Linux a child started by fork +
+  exec inherits its parent's maxrss (measured: 661 MB for a JPEG run whose
+  own peak was 113 MB, under a parent that had loaded TensorFlow)."""
+  return _status_mb("VmHWM")
+
+
+def measure(codec, setting, path, repeats, model=None):
+  """Runs in the child process."""
+  from compression import anchors, images
+  original = images.load(path)
+  if codec == "ours":
+    from compression import api, quiet, registry
+    quiet.import_tensorflow()
+    chosen = registry.get(model)
+    tiny = original[:32, :32]
+    api.decompress(api.compress(tiny, int(setting), model=chosen),
+                   model=chosen)
+    base = _rss_mb()
+    encode = lambda: api.compress(original, int(setting), model=chosen)
+    data = encode()
+    decode = lambda: api.decompress(data, model=chosen)
+  else:
+    base = _rss_mb()
+    codec_fn = anchors.CODECS[codec]
+    encode = lambda: codec_fn(original, setting)
+    data = encode()[0]
+    from PIL import Image
+    import io
+    import numpy as np
+    if codec == "jpegxl":
+      import imagecodecs
+      decode = lambda: imagecodecs.jpegxl_decode(data)
+    else:
+      decode = lambda: np.asarray(Image.open(io.BytesIO(data)).convert(
+          "RGB"))
+  times = {}
+  for name, run_once in (("encode", encode), ("decode", decode)):
+    run_once()
+    runs = []
+    for _ in range(repeats):
+      t = time.perf_counter()
+      run_once()
+      runs.append(time.perf_counter() - t)
+    times[name] = statistics.median(runs)
+  peak = _peak_mb()
+  return {"codec": codec, "setting": setting,
+          "image": os.path.basename(path), "bytes": len(data),
+          "encode_s": times["encode"], "decode_s": times["decode"],
+          "peak_mb": peak, "work_mb": peak - base}
+
+
+def run(paths, codecs, repeats=3, model=None, threads=0):
+  """Parent: one subprocess per measurement -> rows."""
+  from tqdm import tqdm
+  jobs = [(c, s, p) for c in codecs for s in SETTINGS[c] for p in paths]
+  rows = []
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  if threads:
+    env.update(OMP_NUM_THREADS=str(threads),
+               TF_NUM_INTRAOP_THREADS=str(threads))
+  for codec, setting, path in tqdm(jobs, unit="run", file=sys.stderr):
+    code = ("import json, sys; from compression import speed; "
+            f"print(json.dumps(speed.measure({codec!r}, {setting!r}, "
+            f"{path!r}, {repeats}, {model!r})))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                         text=True, env=env)
+    if out.returncode:
+      raise RuntimeError(f"{codec} on {path}: {out.stderr[-500:]}")
+    rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+  return rows
+
+
+def summarize(rows):
+  """Median over images per (codec, setting)."""
+  groups = {}
+  for r in rows:
+    groups.setdefault((r["codec"], r["setting"]), []).append(r)
+  return [{"codec": c, "setting": s,
+           **{k: statistics.median(r[k] for r in rs)
+              for k in ("encode_s", "decode_s", "peak_mb", "work_mb")},
+           "images": len(rs)} for (c, s), rs in groups.items()]
