@@ -121,3 +121,16 @@ def test_psnr_hvs_weighs_high_frequencies_less():
   high = np.clip(a + (4 * np.cos(np.pi * x))[..., None], 0, 255)
   low, high, a = (v.astype(np.uint8) for v in (low, high, a))
   assert metrics.psnr_hvs(a, high) > metrics.psnr_hvs(a, low)
+
+
+def test_block_ssim_hand_checked_block():
+  # One 8x8 block, one channel pattern: a = 0/200 halves, b = a + 10.
+  a = np.zeros((8, 8, 3), np.uint8)
+  a[:, 4:] = 200
+  b = a + 10
+  # means 100 and 110, both variances 10000, covariance 10000.
+  c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+  want = ((2 * 100 * 110 + c1) * (2 * 10000 + c2) /
+          ((100 ** 2 + 110 ** 2 + c1) * (20000 + c2)))
+  assert metrics.block_ssim(a, b) == pytest.approx(want, abs=1e-12)
+  assert metrics.block_ssim(a, a) == pytest.approx(1.0)
