@@ -126,6 +126,15 @@ def _parser():
   sp.add_argument("--max_images", type=int, default=0)
   model_arg(sp)
 
+  sp = sub.add_parser("thumbnails", help="The 2016 paper's 32x32 thumbnail "
+                      "benchmark (Table 1): block SSIM at 64 and 128 bytes.")
+  sp.add_argument("--images", required=True, help="Folder of images.")
+  sp.add_argument("--count", type=int, default=1000)
+  sp.add_argument("--codecs", default="ours,jpeg,jpeg2000,webp")
+  sp.add_argument("--seed", type=int, default=0)
+  sp.add_argument("--output", help="JSON file for the results.")
+  model_arg(sp)
+
   sp = sub.add_parser("encoder", help="Reference encoder.py: image -> .npz "
                       "codes.")
   sp.add_argument("--input_image", required=True)
@@ -362,6 +371,29 @@ def cmd_speed(args):
   return 0
 
 
+def cmd_thumbnails(args):
+  from compression import images, thumbnails
+  codecs = [c for c in args.codecs.split(",") if c]
+  unknown = set(codecs) - set(thumbnails.ANCHORS) - {"ours"}
+  if unknown:
+    raise UsageError(f"Unknown codecs {sorted(unknown)}.")
+  paths = _expand([args.images], IMAGE_EXTENSIONS)
+  if not paths:
+    raise UsageError(f"No images in {args.images}.")
+  thumbs = thumbnails.make_thumbnails([images.load(p) for p in paths],
+                                      args.count, args.seed)
+  results = thumbnails.run(thumbs, codecs, args.model)
+  print(f"{'codec':>10} {'SSIM @64 B':>14} {'SSIM @128 B':>14}   "
+        f"({len(thumbs)} thumbnails; mean header-less bytes in brackets)")
+  for codec, r in results.items():
+    print(f"{codec:>10} " + " ".join(
+        f"{r[t]['ssim']:>6.3f} ({r[t]['mean_bytes']:5.1f})"
+        for t in thumbnails.TARGETS))
+  if args.output:
+    images.write_atomic(args.output, json.dumps(results, indent=1).encode())
+  return 0
+
+
 def cmd_demo(args):
   from compression import api, images, metrics, registry
   path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data",
@@ -393,7 +425,8 @@ def cmd_demo(args):
 COMMANDS = {"encode": cmd_encode, "decode": cmd_decode,
             "truncate": cmd_truncate, "info": cmd_info, "msssim": cmd_msssim,
             "encoder": cmd_encoder, "decoder": cmd_decoder, "demo": cmd_demo,
-            "eval": cmd_eval, "speed": cmd_speed}
+            "eval": cmd_eval, "speed": cmd_speed,
+            "thumbnails": cmd_thumbnails}
 
 
 def main(argv=None):

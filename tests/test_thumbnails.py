@@ -1,0 +1,37 @@
+"""Thumbnail benchmark: thumbnails, header-less sizes, byte targets."""
+
+import numpy as np
+
+from compression import thumbnails
+from tests.images import synthetic_image
+
+
+def test_thumbnails_are_32x32_and_seeded():
+  images = [synthetic_image(160, 200, seed=1)]
+  a = thumbnails.make_thumbnails(images, 12, seed=3)
+  b = thumbnails.make_thumbnails(images, 12, seed=3)
+  assert len(a) == 12 and all(t.shape == (32, 32, 3) for t in a)
+  assert all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_headerless_sizes():
+  thumb = synthetic_image(32, 32, seed=2)
+  webp = thumbnails._webp(thumb, 50)
+  # RIFF header 12 + VP8 chunk header 8 + key-frame header 10.
+  assert thumbnails.webp_headerless(webp) == len(webp) - 30
+  jpeg = thumbnails._jpeg(thumb, 50)
+  n = thumbnails.jpeg_headerless(jpeg)
+  assert 0 < n < len(jpeg) - 200  # tables and headers are not counted
+  assert jpeg[-2:] == b"\xff\xd9"
+  j2k = thumbnails._j2k(thumb, 20.0)
+  assert 0 < thumbnails.j2k_headerless(j2k) < len(j2k)
+
+
+def test_anchor_meets_the_target_from_above():
+  thumb = synthetic_image(32, 32, seed=4)
+  size, ssim = thumbnails.anchor_at_target("jpeg", thumb, 64)
+  assert size >= 64 and 0 < ssim <= 1
+  smaller = [thumbnails.jpeg_headerless(thumbnails._jpeg(thumb, q))
+             for q in range(1, 101)]
+  first = next(s for s in smaller if s >= 64)
+  assert size == first
