@@ -41,10 +41,14 @@ setup(
         "tqdm>=4.66",
         # Plots: model cards, RD curves.
         "matplotlib>=3.8",
+        # JPEG XL anchor of `rnn-codec eval` (Pillow has no JPEG XL).
+        "imagecodecs>=2024.1",
     ],
     extras_require={
         "tfds": ["tensorflow-datasets>=4.9.8,<5"],
-        "test": ["pytest>=8", "hypothesis>=6.100"],
+        # The tests exercise the TFDS source offline (tfds.testing.mock_data).
+        "test": ["pytest>=8", "hypothesis>=6.100",
+                 "tensorflow-datasets>=4.9.8,<5"],
     },
     entry_points={
         "console_scripts": [

@@ -252,3 +252,19 @@ def test_sigterm_checkpoints_and_stops(he_dir, tmp_path):
   assert proc.returncode == 0
   path = tf.train.latest_checkpoint(str(run_dir / "checkpoints"))
   assert path and 2 <= int(path.rsplit("-", 1)[1]) < 100000
+
+
+def test_tfds_source_offline(tmp_path):
+  tfds = pytest.importorskip("tensorflow_datasets")
+  pictures = np.stack([synthetic_image(96, 128, seed=i) for i in range(4)])
+
+  def as_dataset(self, *args, **kwargs):
+    del self, args, kwargs
+    return tf.data.Dataset.from_tensor_slices(
+        {"image": pictures, "label": np.zeros(4, np.int64)})
+
+  with tfds.testing.mock_data(num_examples=4, as_dataset_fn=as_dataset):
+    images = build_dataset._tfds_images("oxford_flowers102", "train")
+    stats = build_dataset.build(images, None, str(tmp_path / "he"), 32, 0.25,
+                                "he", 0.0, 1, 0)
+  assert stats["images"] == 4 and stats["train_tiles"] == 4 * 3
