@@ -86,3 +86,19 @@ def test_encode_image_bytes_and_saved_model_cli(exported, tmp_path):
   assert out.returncode == 0, out.stderr[-2000:]
   np.testing.assert_array_equal(np.load(tmp_path / "out" / "codes.npy"),
                                 b["codes"].numpy())
+
+
+def test_serving_client_round_trip(exported, tiny_model_dir):
+  from compression import serving
+  m = tf.saved_model.load(exported)
+  image = synthetic_image(40, 50, seed=6)
+  out = m.signatures["serving_default"](image=tf.constant(image),
+                                        iterations=tf.constant(2))
+  data = serving.response_to_file({k: v.numpy() for k, v in out.items()},
+                                  model=tiny_model_dir)
+  assert data == compression.compress(image, 2, model=tiny_model_dir)
+  inputs = serving.file_to_decode_inputs(data, model=tiny_model_dir)
+  dec = m.signatures["decode"](codes=tf.constant(inputs["codes"]),
+                               image_size=tf.constant(inputs["image_size"]))
+  np.testing.assert_array_equal(
+      dec["image"].numpy(), compression.decompress(data, model=tiny_model_dir))
