@@ -101,7 +101,13 @@ def main(argv):
   evals = []
   for path in FLAGS.eval_json:
     with open(path) as f:
-      evals.append((os.path.basename(path), json.load(f)))
+      e = json.load(f)
+    if "summary" in e:  # `rnn-codec eval` output: our codec at nominal bpp
+      ours = e["summary"]["ours@nominal"]
+      e = {"step": meta["provenance"]["step"], "images": e["images"],
+           "bpp": ours["msssim"]["bpp"], "msssim": ours["msssim"]["mean"],
+           "psnr": ours["psnr"]["mean"]}
+    evals.append((os.path.basename(os.path.dirname(path)) or path, e))
   if evals:
     plot_rd(evals, os.path.join(FLAGS.model_dir, "rd.png"))
   steps = max(r["step"] for r in rows)
