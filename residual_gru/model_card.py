@@ -30,7 +30,8 @@ def define_flags():
   flags.DEFINE_string("train_dir", None, "The training run it came from.")
   flags.DEFINE_list("eval_json", [], "eval-*.json files of residual_gru."
                     "evaluate to tabulate (first one is plotted).")
-  flags.DEFINE_list("command", [], "The exact training command(s) run.")
+  flags.DEFINE_multi_string("command", [], "An exact command that made the "
+                            "model or its numbers (repeat the flag).")
   flags.DEFINE_string("notes", "", "Extra markdown (e.g. the loss choice).")
 
 
@@ -94,7 +95,8 @@ def main(argv):
   del argv
   with open(os.path.join(FLAGS.model_dir, "model.json")) as f:
     meta = json.load(f)
-  rows = read_history(FLAGS.train_dir)
+  released = meta["provenance"]["step"]
+  rows = [r for r in read_history(FLAGS.train_dir) if r["step"] <= released]
   with open(os.path.join(FLAGS.train_dir, "config.json")) as f:
     config = json.load(f)
   plot_loss(rows, os.path.join(FLAGS.model_dir, "loss.png"))
@@ -110,13 +112,13 @@ def main(argv):
     evals.append((os.path.basename(os.path.dirname(path)) or path, e))
   if evals:
     plot_rd(evals, os.path.join(FLAGS.model_dir, "rd.png"))
-  steps = max(r["step"] for r in rows)
   lines = [
       f"# Model card: {meta['name']} (id {meta['id']})", "",
       meta.get("description", ""), "",
       "## Provenance", "",
-      f"- Training steps: {steps}; wall time {cpu_hours(rows):.2f} h on 2 "
-      "CPU cores (training used 1-2 intra-op threads).",
+      f"- Training steps: {released}; {cpu_hours(rows):.2f} h of training "
+      "wall time (pauses over 20 minutes excluded) with one intra-op "
+      "thread on a 2-core CPU, no GPU.",
       f"- Released from step {meta['provenance']['step']} at commit "
       f"`{meta['provenance']['release_commit']}`.",
       "- Command(s):", ""]

@@ -175,3 +175,12 @@ def test_write_atomic_leaves_nothing_on_failure(tmp_path):
   with pytest.raises(TypeError):
     images.write_atomic(str(target), object())
   assert list(tmp_path.iterdir()) == []
+
+
+def test_written_files_get_the_umask_mode(tmp_path):
+  import os
+  target = tmp_path / "out.bin"
+  images.write_atomic(str(target), b"x")
+  umask = os.umask(0)
+  os.umask(umask)
+  assert (target.stat().st_mode & 0o777) == 0o666 & ~umask
