@@ -27,11 +27,11 @@ def _status_mb(field):
   return 0.0
 
 
-def _rss_mb():
+def rss_mb():
   return _status_mb("VmRSS")
 
 
-def _peak_mb():
+def peak_rss_mb():
   """VmHWM, not getrusage's ru_maxrss: on Linux a child started by fork +
   exec inherits its parent's maxrss (measured: 661 MB for a JPEG run whose
   own peak was 113 MB, under a parent that had loaded TensorFlow)."""
@@ -49,12 +49,12 @@ def measure(codec, setting, path, repeats, model=None):
     tiny = original[:32, :32]
     api.decompress(api.compress(tiny, int(setting), model=chosen),
                    model=chosen)
-    base = _rss_mb()
+    base = rss_mb()
     encode = lambda: api.compress(original, int(setting), model=chosen)
     data = encode()
     decode = lambda: api.decompress(data, model=chosen)
   else:
-    base = _rss_mb()
+    base = rss_mb()
     codec_fn = anchors.CODECS[codec]
     encode = lambda: codec_fn(original, setting)
     data = encode()[0]
@@ -76,7 +76,7 @@ def measure(codec, setting, path, repeats, model=None):
       run_once()
       runs.append(time.perf_counter() - t)
     times[name] = statistics.median(runs)
-  peak = _peak_mb()
+  peak = peak_rss_mb()
   return {"codec": codec, "setting": setting,
           "image": os.path.basename(path), "bytes": len(data),
           "encode_s": times["encode"], "decode_s": times["decode"],

@@ -15,15 +15,9 @@ input: data (TFRecord path or glob), unique_code_size.
 import dataclasses
 import json
 
+from residual_gru.config import dataclass_from_dict
+
 CONTEXTS = ("row", "raster")
-
-
-def _from_dict(cls, d):
-  names = {f.name for f in dataclasses.fields(cls)}
-  unknown = set(d) - names
-  if unknown:
-    raise ValueError(f"Unknown {cls.__name__} keys: {sorted(unknown)}")
-  return cls(**d)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +47,7 @@ class ModelConfig:
 
   @classmethod
   def from_dict(cls, d):
-    return _from_dict(cls, d)
+    return dataclass_from_dict(cls, d)
 
   def to_dict(self):
     return dataclasses.asdict(self)
@@ -70,7 +64,7 @@ class TrainConfig:
 
   @classmethod
   def from_dict(cls, d):
-    return _from_dict(cls, d)
+    return dataclass_from_dict(cls, d)
 
   def to_dict(self):
     return dataclasses.asdict(self)
@@ -88,7 +82,7 @@ class InputConfig:
 
   @classmethod
   def from_dict(cls, d):
-    return _from_dict(cls, d)
+    return dataclass_from_dict(cls, d)
 
 
 def load(path, cls):

@@ -19,6 +19,8 @@ import time
 from absl import app
 from absl import flags
 
+from compression import speed
+
 FLAGS = flags.FLAGS
 
 
@@ -31,25 +33,6 @@ def define_flags():
   flags.DEFINE_integer("batch_size", 32, "Training batch.")
   flags.DEFINE_integer("threads", 0, "intra-op threads (0 = default).")
   flags.DEFINE_string("what", None, "Internal: run one measurement.")
-
-
-def _status_mb(field):
-  with open("/proc/self/status") as f:
-    for line in f:
-      if line.startswith(field + ":"):
-        return int(line.split()[1]) / 1024.0
-  return 0.0
-
-
-def _rss_mb():
-  return _status_mb("VmRSS")
-
-
-def _peak_mb():
-  """VmHWM, not getrusage's ru_maxrss: on Linux a child started by fork +
-  exec inherits its parent's maxrss (measured: 661 MB for a JPEG run whose
-  own peak was 113 MB, under a parent that had loaded TensorFlow)."""
-  return _status_mb("VmHWM")
 
 
 def _measure(what, config_path, image, repeats, batch_size):
@@ -89,14 +72,14 @@ def _measure(what, config_path, image, repeats, batch_size):
       bits = model_lib.RNNCompressionModel(model_config).compress(
           pixels, n)[0]
       run = lambda: model.decompress(bits, h, w).numpy()
-  base = _rss_mb()
+  base = speed.rss_mb()
   run()  # trace
   seconds = []
   for _ in range(repeats):
     t = time.perf_counter()
     run()
     seconds.append(time.perf_counter() - t)
-  return {"seconds": seconds, "peak_mb": _peak_mb(), "base_mb": base}
+  return {"seconds": seconds, "peak_mb": speed.peak_rss_mb(), "base_mb": base}
 
 
 def main(argv):

@@ -14,7 +14,8 @@ FRAMEWORKS = ("one_shot", "additive", "scaled_additive")
 LOSSES = ("l1", "msssim", "mixed")
 
 
-def _from_dict(cls, d):
+def dataclass_from_dict(cls, d):
+  """cls(**d), refusing keys the dataclass does not have (typos in configs)."""
   fields = {f.name for f in dataclasses.fields(cls)}
   unknown = set(d) - fields
   if unknown:
@@ -67,7 +68,7 @@ class ModelConfig:
 
   @classmethod
   def from_dict(cls, d):
-    return _from_dict(cls, d)
+    return dataclass_from_dict(cls, d)
 
   def to_dict(self):
     return dataclasses.asdict(self)
@@ -96,7 +97,7 @@ class TrainConfig:
 
   @classmethod
   def from_dict(cls, d):
-    return _from_dict(cls, d)
+    return dataclass_from_dict(cls, d)
 
   def to_dict(self):
     return dataclasses.asdict(self)
