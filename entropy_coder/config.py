@@ -15,13 +15,13 @@ input: data (TFRecord path or glob), unique_code_size.
 import dataclasses
 import json
 
-from residual_gru.config import dataclass_from_dict
+from residual_gru.config import DictConfig
 
 CONTEXTS = ("row", "raster")
 
 
 @dataclasses.dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(DictConfig):
   layer_depth: int = 32
   layer_count: int = 16
   coded_layer_count: int = 0   # 0 = layer_count
@@ -45,29 +45,15 @@ class ModelConfig:
     """The line LSTM's state depth, k = 2 x layer_depth (k = 64 for 32 bits)."""
     return 2 * self.layer_depth
 
-  @classmethod
-  def from_dict(cls, d):
-    return dataclass_from_dict(cls, d)
-
-  def to_dict(self):
-    return dataclasses.asdict(self)
-
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(DictConfig):
   batch_size: int = 4
   learning_rate: float = 0.1
   decay_rate: float = 0.9
   samples_per_decay: int = 20000
   adam_epsilon: float = 1.0  # the reference's Adam epsilon
   max_steps: int = 10000
-
-  @classmethod
-  def from_dict(cls, d):
-    return dataclass_from_dict(cls, d)
-
-  def to_dict(self):
-    return dataclasses.asdict(self)
 
   def learning_rate_at(self, step):
     """lr * decay_rate ^ floor(step / (samples_per_decay / batch_size))."""
@@ -76,13 +62,9 @@ class TrainConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class InputConfig:
+class InputConfig(DictConfig):
   data: str = ""
   unique_code_size: bool = True
-
-  @classmethod
-  def from_dict(cls, d):
-    return dataclass_from_dict(cls, d)
 
 
 def load(path, cls):

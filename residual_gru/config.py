@@ -14,17 +14,24 @@ FRAMEWORKS = ("one_shot", "additive", "scaled_additive")
 LOSSES = ("l1", "msssim", "mixed")
 
 
-def dataclass_from_dict(cls, d):
-  """cls(**d), refusing keys the dataclass does not have (typos in configs)."""
-  fields = {f.name for f in dataclasses.fields(cls)}
-  unknown = set(d) - fields
-  if unknown:
-    raise ValueError(f"Unknown {cls.__name__} keys: {sorted(unknown)}")
-  return cls(**d)
+class DictConfig:
+  """from_dict / to_dict for the frozen config dataclasses."""
+
+  @classmethod
+  def from_dict(cls, d):
+    """cls(**d), refusing keys the dataclass does not have (config typos)."""
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(d) - fields
+    if unknown:
+      raise ValueError(f"Unknown {cls.__name__} keys: {sorted(unknown)}")
+    return cls(**d)
+
+  def to_dict(self):
+    return dataclasses.asdict(self)
 
 
 @dataclasses.dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(DictConfig):
   """Architecture of one model; stored beside every checkpoint and release."""
   cell: str = "residual_gru"       # encoder (and decoder) recurrent unit
   decoder_cell: str = ""           # "" = same as ``cell`` (see below)
@@ -66,16 +73,9 @@ class ModelConfig:
     """Scaled depth, a multiple of 4 so depth-to-space(2) divides it."""
     return max(4, int(round(paper_depth * self.width / 4.0)) * 4)
 
-  @classmethod
-  def from_dict(cls, d):
-    return dataclass_from_dict(cls, d)
-
-  def to_dict(self):
-    return dataclasses.asdict(self)
-
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(DictConfig):
   """Optimisation settings; flags of the training binary override them."""
   batch_size: int = 32        # global batch (split across replicas)
   patch_size: int = 32        # training tiles are patch_size^2 (section 4)
@@ -94,13 +94,6 @@ class TrainConfig:
       raise ValueError("patch_size must be a multiple of 32.")
     if self.batch_size < 1 or self.max_steps < 0 or self.decay_steps < 1:
       raise ValueError("batch_size, decay_steps must be positive.")
-
-  @classmethod
-  def from_dict(cls, d):
-    return dataclass_from_dict(cls, d)
-
-  def to_dict(self):
-    return dataclasses.asdict(self)
 
 
 def load(path):
