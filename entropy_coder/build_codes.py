@@ -29,10 +29,18 @@ def define_flags():
   flags.DEFINE_string("image_model", None, "Bundled model name/id, a model "
                       "folder, or the train_dir of an image training run.")
   flags.DEFINE_list("input_dir", [], "Folders of images.")
-  flags.DEFINE_integer("downscale", 1, "Box-downscale images first.")
+  flags.DEFINE_list("scales", ["1"], "Box-downscale factors (may be "
+                    "fractional, e.g. 1,1.5,2); every image is used at each "
+                    "scale where it is at least --crop pixels on a side.")
   flags.DEFINE_integer("crop", 256, "Crop side in pixels (multiple of 32, "
                        ">= 256).")
-  flags.DEFINE_integer("crops_per_image", 2, "Random crops per image.")
+  flags.DEFINE_integer("crops_per_image", 2, "Random crops per image and "
+                       "scale, as many as --crop-sized non-overlapping "
+                       "crops fit times this.")
+  flags.DEFINE_bool("orientations", True, "Encode each crop in one of the "
+                    "8 flips/rotations, drawn at random: the encoder's "
+                    "codes of a turned image are new codes, not turned "
+                    "ones.")
   flags.DEFINE_integer("iterations", 16, "Image iterations = code layers.")
   flags.DEFINE_string("output", None, "Training codes (.gz = GZIP).")
   flags.DEFINE_string("val_output", None, "Held-out codes.")
@@ -51,12 +59,30 @@ def load_image_network(spec):
   return registry.get(spec).network
 
 
-def crops(image, size, count, rng):
+def scaled(image, factor):
+  """Box-downscaled copy (any factor >= 1) of a uint8 RGB array."""
+  if factor == 1:
+    return image
+  from PIL import Image
+  h, w = image.shape[:2]
+  size = (max(1, round(w / factor)), max(1, round(h / factor)))
+  return np.asarray(Image.fromarray(image).resize(size,
+                                                  Image.Resampling.BOX))
+
+
+def orient(crop, k):
+  """One of the 8 dihedral transforms of a square crop."""
+  crop = np.rot90(crop, k % 4)
+  return np.ascontiguousarray(crop[:, ::-1] if k >= 4 else crop)
+
+
+def crops(image, size, per_fit, rng):
+  """Random crops: per_fit x the number of non-overlapping ones that fit."""
   h, w = image.shape[:2]
   if h < size or w < size:
     return []
   out = []
-  for _ in range(count):
+  for _ in range(per_fit * (h // size) * (w // size)):
     y = int(rng.integers(0, h - size + 1))
     x = int(rng.integers(0, w - size + 1))
     out.append(image[y:y + size, x:x + size])
@@ -73,15 +99,22 @@ def main(argv):
     raise app.UsageError("--crop must be a multiple of 32, at least 256.")
   network = load_image_network(FLAGS.image_model)
   paths = build_dataset._list_images(FLAGS.input_dir)
+  scales = [float(f) for f in FLAGS.scales]
+  if any(f < 1 for f in scales):
+    raise app.UsageError("--scales must be >= 1.")
   rng = np.random.default_rng(FLAGS.seed)
   train, val = [], []
   for path, name in tqdm(paths, unit="img", file=sys.stderr):
-    image = data.load_image(path, FLAGS.downscale)
+    image = data.load_image(path)
     target = val if data.is_validation(name, FLAGS.held_out_fraction) else (
         train)
-    for crop in crops(image, FLAGS.crop, FLAGS.crops_per_image, rng):
-      bits, _ = network.compress(crop, np.int32(FLAGS.iterations))
-      target.append(dataset.bits_to_codes(bits.numpy()))
+    for factor in scales:
+      for crop in crops(scaled(image, factor), FLAGS.crop,
+                        FLAGS.crops_per_image, rng):
+        if FLAGS.orientations:
+          crop = orient(crop, int(rng.integers(0, 8)))
+        bits, _ = network.compress(crop, np.int32(FLAGS.iterations))
+        target.append(dataset.bits_to_codes(bits.numpy()).astype(np.int8))
   if not train:
     raise app.UsageError(f"No image is at least {FLAGS.crop} pixels on a "
                          "side.")
