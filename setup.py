@@ -46,9 +46,15 @@ setup(
     ],
     extras_require={
         "tfds": ["tensorflow-datasets>=4.9.8,<5"],
-        # The tests exercise the TFDS source offline (tfds.testing.mock_data).
+        # PredictRequest protos for gRPC clients of TF Serving; its release
+        # tracks TensorFlow's minor version.
+        "serving": ["tensorflow-serving-api>=2.21,<2.22"],
+        # The tests exercise the TFDS source offline (tfds.testing.mock_data),
+        # build PredictRequests, and execute notebooks/demo.ipynb (nbclient).
         "test": ["pytest>=8", "hypothesis>=6.100",
-                 "tensorflow-datasets>=4.9.8,<5"],
+                 "tensorflow-datasets>=4.9.8,<5",
+                 "tensorflow-serving-api>=2.21,<2.22",
+                 "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29"],
     },
     entry_points={
         "console_scripts": [

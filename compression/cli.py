@@ -396,8 +396,7 @@ def cmd_thumbnails(args):
 
 def cmd_demo(args):
   from compression import api, images, metrics, registry
-  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data",
-                      "kodim23_crop.png")
+  path = images.SAMPLE_IMAGE
   model = registry.get(args.model)
   original = images.load(path)
   print(f"Image: {os.path.basename(path)} ({original.shape[1]}x"

@@ -22,6 +22,12 @@ from compression import container, errors
 Image.MAX_IMAGE_PIXELS = None
 
 
+# A 256x256 crop of Kodak kodim23, shipped for the demo and the notebook
+# (Kodak is evaluation data: no model is trained on it).
+SAMPLE_IMAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                            "data", "kodim23_crop.png")
+
+
 def _from_pil(im, name):
   try:
     im = ImageOps.exif_transpose(im)

@@ -6,16 +6,58 @@ coded when the model has an entropy coder) and a file back into the inputs
 of the `decode` signature.
 """
 
+import base64
+
 import numpy as np
 
 from compression import api, registry
 
+# The dtypes of the signatures' inputs (residual_gru/export.py), for REST
+# bodies, where JSON numbers carry no type.
+_OUTPUT_DTYPES = {"codes": np.uint8, "code_shape": np.int32,
+                  "image_size": np.int32, "image": np.uint8}
+
+
+def response_outputs(response):
+  """A serving response -> {name: ndarray}.
+
+  Accepts a gRPC PredictResponse, a decoded REST body ({"outputs": ...} of
+  the columnar format) or a dict of arrays (a signature called in-process).
+  """
+  if hasattr(response, "outputs") and not isinstance(response, dict):
+    import tensorflow as tf
+    return {k: tf.make_ndarray(v) for k, v in response.outputs.items()}
+  if isinstance(response, dict) and "outputs" in response:
+    outputs = response["outputs"]
+    if not isinstance(outputs, dict):
+      raise ValueError("Expected named outputs (a dict) in the REST body.")
+    return {k: np.asarray(v, _OUTPUT_DTYPES.get(k))
+            for k, v in outputs.items()}
+  return {k: np.asarray(v) for k, v in response.items()}
+
+
+def rest_request(signature, inputs):
+  """The JSON body (a dict; json.dumps it) of a REST predict request.
+
+  POST it to http://HOST:8501/v1/models/NAME:predict. Byte strings (the
+  `encode_image` signature's PNG/JPEG) travel as {"b64": ...}, as TF
+  Serving's REST API requires.
+  """
+  def encode(value):
+    if isinstance(value, bytes):
+      return {"b64": base64.b64encode(value).decode("ascii")}
+    value = np.asarray(value)
+    return value.item() if value.ndim == 0 else value.tolist()
+  return {"signature_name": signature,
+          "inputs": {k: encode(v) for k, v in inputs.items()}}
+
 
 def response_to_file(outputs, model=None, entropy_coding=None):
-  """Outputs of `encode`/`encode_image` (dict of arrays) -> file bytes.
+  """An `encode`/`encode_image` response (see response_outputs) -> file bytes.
 
   ``model`` must be the model the server runs (default: the bundled one).
   """
+  outputs = response_outputs(outputs)
   codes = np.asarray(outputs["codes"], np.uint8)
   h, w, depth = (int(v) for v in np.asarray(outputs["code_shape"]))
   height, width = (int(v) for v in np.asarray(outputs["image_size"]))
@@ -43,4 +85,10 @@ def predict_request(model_name, signature, inputs):
   for key, value in inputs.items():
     request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
   return request
+
+
+def decode_response_image(response):
+  """The uint8 image of a `decode` response (any form response_outputs
+  takes)."""
+  return np.asarray(response_outputs(response)["image"], np.uint8)
 
