@@ -1,16 +1,19 @@
 r"""Builds the entropy coder's training codes from a frozen image model.
 
   python -m entropy_coder.build_codes --image_model=v1 \
-      --input_dir=data/urban100 --output=/tmp/codes/train.tfrecord.gz
+      --input_dir=data/urban100 --output=/tmp/codes/train.tfrecord.gz \
+      --val_output=/tmp/codes/val.tfrecord.gz
 
 Runs the image encoder as at inference (eq 7 sign codes, 16 iterations) over
 random crops (--crop, at least 256x256 pixels) of every image and writes
 them in the reference's TFRecord schema (entropy_coder/dataset.py). Images
 the image-tile builder held out for validation (same name hash and fraction)
 go to the --val_output file instead, so the entropy coder is validated on
-images neither model was trained on.
+images neither model was trained on. An input.json (the reference's
+input_config) for entropy_coder.train is written next to --output.
 """
 
+import json
 import os
 import sys
 
@@ -97,6 +100,10 @@ def main(argv):
                          "required.")
   if FLAGS.crop < 256 or FLAGS.crop % 32:
     raise app.UsageError("--crop must be a multiple of 32, at least 256.")
+  # Fail before the long encoding, not after it.
+  for path in (FLAGS.output, FLAGS.val_output):
+    if path:
+      os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   network = load_image_network(FLAGS.image_model)
   paths = build_dataset._list_images(FLAGS.input_dir)
   scales = [float(f) for f in FLAGS.scales]
@@ -119,6 +126,12 @@ def main(argv):
     raise app.UsageError(f"No image is at least {FLAGS.crop} pixels on a "
                          "side.")
   dataset.write(FLAGS.output, train)
+  # The reference's input_config, ready for entropy_coder.train.
+  input_config = os.path.join(os.path.dirname(os.path.abspath(FLAGS.output)),
+                              "input.json")
+  with open(input_config, "w") as f:
+    json.dump({"data": os.path.abspath(FLAGS.output),
+               "unique_code_size": True}, f)
   if FLAGS.val_output and val:
     dataset.write(FLAGS.val_output, val)
   print(f"{len(train)} training and {len(val)} held-out code maps of shape "

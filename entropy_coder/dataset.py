@@ -7,6 +7,8 @@ Files ending in .gz are GZIP-compressed TFRecords (+-1 floats compress about
 30x); anything else is read as plain TFRecords, as the reference wrote them.
 """
 
+import os
+
 import numpy as np
 import tensorflow as tf
 
@@ -44,9 +46,12 @@ def codes_to_bits(codes, depth):
 
 
 def write(path, code_maps):
-  with tf.io.TFRecordWriter(path, options=_options(path)) as writer:
+  """Writes a temporary file and renames it: no half-written datasets."""
+  partial = path + ".partial"
+  with tf.io.TFRecordWriter(partial, options=_options(path)) as writer:
     for codes in code_maps:
       writer.write(code_example(codes).SerializeToString())
+  os.replace(partial, path)
 
 
 def load(pattern, dtype=np.float32):

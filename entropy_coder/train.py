@@ -1,9 +1,9 @@
 r"""Trains the BinaryRNN entropy model over a frozen image model's codes.
 
   python -m entropy_coder.train --train_dir=/tmp/ec --model=progressive \
-      --model_config=configs/entropy_coder/v1_model.json \
-      --input_config=configs/entropy_coder/v1_input.json \
-      --train_config=configs/entropy_coder/v1_train.json
+      --model_config=configs/entropy_coder/bundled_model.json \
+      --input_config=<codes dir>/input.json \
+      --train_config=configs/entropy_coder/bundled_train.json
 
 Flags and JSON configs follow the reference's entropy_coder_train.py
 (--master, --task and --ps_tasks are accepted for compatibility; training
@@ -101,17 +101,18 @@ def train(model_config, input_config, train_config, train_dir, val_data=None,
   end = train_config.max_steps
   if step >= end:
     return network
-  codes = dataset.load(input_config.data)
+  codes = dataset.load(input_config.data, np.int8)
   depth = model_config.layer_depth
   needed = model_config.coded_layers * depth
   if codes.shape[-1] < needed:
     raise ValueError(f"The codes have {codes.shape[-1]} channels; the model "
                      f"codes {needed}.")
-  val = dataset.load(val_data)[:64] if val_data else None
+  val = dataset.load(val_data, np.int8) if val_data else None
   static = dataset.StaticBernoulli(codes[..., :needed], depth)
 
   @tf.function
   def train_step(batch, lr):
+    batch = tf.cast(batch, tf.float32)
     with tf.GradientTape() as tape:
       probs = network(batch)
       loss = model_lib.bits_per_bit(batch, probs)
@@ -121,8 +122,17 @@ def train(model_config, input_config, train_config, train_dir, val_data=None,
     return model_lib.layer_bits_per_bit(batch, probs, depth)
 
   @tf.function
-  def evaluate(batch):
+  def evaluate_batch(batch):
+    batch = tf.cast(batch, tf.float32)
     return model_lib.layer_bits_per_bit(batch, network(batch), depth)
+
+  def evaluate(maps, chunk=16):
+    """Per-layer bits per bit over all held-out maps, in chunks."""
+    total = 0.0
+    for i in range(0, len(maps), chunk):
+      part = maps[i:i + chunk]
+      total = total + evaluate_batch(tf.constant(part)).numpy() * len(part)
+    return total / len(maps)
 
   writer = tf.summary.create_file_writer(os.path.join(train_dir, "train"))
   history = open(os.path.join(train_dir, "history.jsonl"), "a")
@@ -151,7 +161,7 @@ def train(model_config, input_config, train_config, train_dir, val_data=None,
                                 "bits_per_bit": float(per_layer.mean())})
                     + "\n")
     if val is not None and (step % val_steps == 0 or step == end):
-      v = evaluate(tf.constant(val)).numpy()
+      v = evaluate(val)
       s, _ = static.bits_per_bit(val[..., :needed])
       logging.info("step %d held-out bits/bit %.4f (static Bernoulli %.4f)",
                    step, v.mean(), s)

@@ -186,18 +186,67 @@ def _ckpt_tensors(train_dir):
           if n.startswith("weights/")}
 
 
-def test_training_binary_resumes_exactly(tmp_path):
+def test_training_binary_resumes_after_sigkill(tmp_path):
+  import signal
+  import time
+  import tensorflow as tf
+  steps = 6
   straight = tmp_path / "straight"
-  out = subprocess.run(_ec_cmd(tmp_path, straight, 4), cwd=ROOT,
+  out = subprocess.run(_ec_cmd(tmp_path, straight, steps), cwd=ROOT,
                        capture_output=True, text=True, timeout=300)
   assert out.returncode == 0, out.stderr[-2000:]
-  assert "step 4/4  bits/bit" in out.stderr
-  split = tmp_path / "split"
-  for steps in (2, 4):
-    subprocess.run(_ec_cmd(tmp_path, split, steps), cwd=ROOT, check=True,
-                   capture_output=True, timeout=300)
-  a, b = _ckpt_tensors(straight), _ckpt_tensors(split)
+  assert f"step {steps}/{steps}  bits/bit" in out.stderr
+  killed = tmp_path / "killed"
+  proc = subprocess.Popen(_ec_cmd(tmp_path, killed, 1000,
+                                  "--checkpoint_steps=2"), cwd=ROOT,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  ckpt_dir = killed / "checkpoints"
+  deadline = time.time() + 240
+  while time.time() < deadline:
+    found = tf.train.get_checkpoint_state(str(ckpt_dir))
+    if found and len(found.all_model_checkpoint_paths) >= 2:
+      break
+    time.sleep(0.05)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  reached = int(tf.train.latest_checkpoint(str(ckpt_dir)).rsplit("-", 1)[1])
+  assert 4 <= reached < steps, reached
+  subprocess.run(_ec_cmd(tmp_path, killed, steps), cwd=ROOT, check=True,
+                 capture_output=True, timeout=300)
+  a, b = _ckpt_tensors(straight), _ckpt_tensors(killed)
   assert a.keys() == b.keys() and a
   for name in a:
     np.testing.assert_allclose(a[name], b[name], atol=1e-6, err_msg=name)
   assert os.listdir(straight / "train")
+
+
+def test_code_builder_scales_orientations_and_held_out_split(
+    tiny_model_dir, tmp_path):
+  from PIL import Image
+  from entropy_coder import dataset
+  from residual_gru import data
+  from tests.images import synthetic_image
+  names = [f"img_{i}.png" for i in range(8)]
+  held = [n for n in names if data.is_validation(n, 0.3)]
+  assert held and len(held) < len(names)  # both splits get images
+  for i, name in enumerate(names):
+    Image.fromarray(synthetic_image(300, 520, seed=i)).save(tmp_path / name)
+  Image.fromarray(synthetic_image(200, 200, seed=9)).save(tmp_path / "s.png")
+  out = subprocess.run(
+      [sys.executable, "-m", "entropy_coder.build_codes",
+       f"--image_model={tiny_model_dir}", f"--input_dir={tmp_path}",
+       "--scales=1,1.15", "--crops_per_image=1", "--iterations=2",
+       "--held_out_fraction=0.3", f"--output={tmp_path}/c/train.tfrecord.gz",
+       f"--val_output={tmp_path}/c/val.tfrecord.gz"],
+      cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stderr[-2000:]
+  # 300x520 fits 1x2 crops of 256 at scale 1 and 1x1 at 1.15 (261x452);
+  # the 200x200 image fits none.
+  train = dataset.load(f"{tmp_path}/c/train.tfrecord.gz")
+  val = dataset.load(f"{tmp_path}/c/val.tfrecord.gz")
+  assert len(train) == 3 * (len(names) - len(held))
+  assert len(val) == 3 * len(held)
+  assert train.shape[1:] == (16, 16, 2 * 32)
+  assert set(np.unique(train)) == {-1.0, 1.0}
+  config = json.loads((tmp_path / "c" / "input.json").read_text())
+  assert dataset.load(config["data"]).shape == train.shape
