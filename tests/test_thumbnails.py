@@ -35,3 +35,19 @@ def test_anchor_meets_the_target_from_above():
              for q in range(1, 101)]
   first = next(s for s in smaller if s >= 64)
   assert size == first
+
+
+def test_jpeg2000_rate_is_refined_to_just_above_the_target():
+  thumb = synthetic_image(32, 32, seed=5)
+  for target in (64, 128):
+    size, _ = thumbnails.anchor_at_target("jpeg2000", thumb, target)
+    grid = [thumbnails.j2k_headerless(thumbnails._j2k(thumb, r))
+            for r in thumbnails.ANCHORS["jpeg2000"][2]]
+    first_on_grid = next(s for s in grid if s >= target)
+    # JPEG 2000's sizes move in steps (coding passes); a fine sweep of the
+    # ratio finds the smallest size not under the target.
+    fine = [thumbnails.j2k_headerless(thumbnails._j2k(thumb, r))
+            for r in np.geomspace(30, 5, 1500)]
+    smallest = min(s for s in fine if s >= target)
+    assert target <= size == smallest < first_on_grid, (size, smallest,
+                                                          first_on_grid)
