@@ -140,8 +140,22 @@ class ProgressiveBinaryRNN(keras.Model):
       self.post1 = _conv(h, 1, "shared_post_a")
       self.post2 = _conv(d, 1, "shared_post_b")
     self(tf.zeros((1, 2, 2, n * d)))
-    if config.progressive:  # the last layer's update is never called
-      self.updates[-1](tf.zeros((1, 2, 2, d)))
+    # Build what that call skipped: layers past coded_layer_count and the
+    # update after the last coded layer (never called, but checkpointed).
+    # Inside the model's name scope, so their variable paths match those
+    # built by the call.
+    x = tf.zeros((1, 2, 2, d))
+    with keras.name_scope(self.name):
+      for p in self.predictors:
+        if not p.built:
+          p(x, x)
+      for u in getattr(self, "updates", []):
+        if not u.built:
+          u(x)
+
+  def build(self, input_shape=None):
+    """Sublayers build on their first call (in __init__)."""
+    self.built = True
 
   def get_config(self):
     return {"config": self.config.to_dict()}

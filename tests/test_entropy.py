@@ -250,3 +250,54 @@ def test_code_builder_scales_orientations_and_held_out_split(
   assert set(np.unique(train)) == {-1.0, 1.0}
   config = json.loads((tmp_path / "c" / "input.json").read_text())
   assert dataset.load(config["data"]).shape == train.shape
+
+
+def test_benchmark_checks_exact_decoding_and_reports_bytes(
+    entropy_model_dir, tmp_path):
+  from PIL import Image
+  from tests.images import synthetic_image
+  for i, (h, w) in enumerate([(40, 70), (64, 32)]):
+    Image.fromarray(synthetic_image(h, w, seed=i)).save(tmp_path / f"{i}.png")
+  out = subprocess.run(
+      [sys.executable, "-m", "entropy_coder.benchmark",
+       f"--images={tmp_path}", f"--model={entropy_model_dir}",
+       "--iterations=4", "--repeats=1", f"--output={tmp_path}/r.json"],
+      cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert "2 images, 4 iterations" in out.stdout
+  assert "all decoded exactly" in out.stdout
+  report = json.loads((tmp_path / "r.json").read_text())
+  s = report["summary"]
+  assert s["all_exact"] and s["images"] == 2
+  for row in report["images"]:
+    h, w = -(-row["height"] // 32) * 2, -(-row["width"] // 32) * 2
+    assert row["raw_segment_bytes"] == [h * w * 32 // 8] * 4
+    assert len(row["coded_segment_bytes"]) == 4
+    # A real coder never beats the model's own cross-entropy.
+    assert 8 * sum(row["coded_segment_bytes"]) >= sum(
+        row["ideal_segment_bits"])
+  assert s["time_bar"]["range_decode_s"] > 0
+
+
+def test_compare_reports_static_and_trained_models(tmp_path):
+  steps = 2
+  train_dir = tmp_path / "prog"
+  subprocess.run(_ec_cmd(tmp_path, train_dir, steps), cwd=ROOT, check=True,
+                 capture_output=True, timeout=300)
+  data = tmp_path / "codes.tfrecord"
+  out = subprocess.run(
+      [sys.executable, "-m", "entropy_coder.compare",
+       f"--train_codes={data}", f"--val_codes={data}",
+       f"--checkpoints=prog:{train_dir}", "--max_maps=3",
+       f"--output={tmp_path}/c.json"],
+      cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stderr[-2000:]
+  report = json.loads((tmp_path / "c.json").read_text())
+  assert report["maps"] == 3
+  layers = len(report["static"]["float"])
+  prog = report["prog"]
+  assert prog["progressive"] and len(prog["float"]) == layers
+  # The integer twin is within quantization of the float network.
+  assert abs(prog["integer_mean"] - prog["float_mean"]) < 0.01
+  assert prog["coded_mean"] >= prog["integer_mean"]
+  assert 0 < report["static"]["float_mean"] < 1.01  # smoothed, fitted here

@@ -1,0 +1,134 @@
+r"""Held-out bits per bit of the entropy models, against the static baseline.
+
+  python -m entropy_coder.compare --train_codes=<codes>/train.tfrecord.gz \
+      --val_codes=<codes>/val.tfrecord.gz \
+      --checkpoints=progressive:/tmp/ec_prog,single:/tmp/ec_single \
+      --output=compare.json
+
+For each held-out code map: the cross-entropy, per layer and overall, of a
+static per-(iteration, channel) Bernoulli model fitted on the training codes,
+and of each trained BinaryRNN (its float network, and the integer twin the
+coder really uses), plus the bytes constriction's range coder really writes
+with the integer model: so the report shows what the network learned, what
+quantizing it costs, and the coder's own overhead.
+"""
+
+import json
+import sys
+import time
+
+from absl import app
+from absl import flags
+import numpy as np
+from tqdm import tqdm
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+  """Flags of this binary (defined on demand, so binaries can share a process)."""
+  flags.DEFINE_string("train_codes", None, "Codes the static model is "
+                      "fitted on (the entropy models' training codes).")
+  flags.DEFINE_string("val_codes", None, "Held-out codes.")
+  flags.DEFINE_list("checkpoints", [], "name:train_dir of each trained "
+                    "model (its config.json says single or progressive).")
+  flags.DEFINE_integer("max_maps", 0, "Use only the first N held-out maps.")
+  flags.DEFINE_string("output", None, "JSON report.")
+
+
+def load_trained(train_dir):
+  from entropy_coder import config as config_lib
+  from entropy_coder import evaluate_single
+  from entropy_coder import model as model_lib
+  with open(f"{train_dir}/config.json") as f:
+    meta = json.load(f)
+  network = model_lib.ProgressiveBinaryRNN(
+      config_lib.ModelConfig.from_dict(meta["model"]))
+  evaluate_single.restore(network, train_dir)
+  return network
+
+
+def evaluate_network(network, val, depth):
+  """Float and integer cross-entropy and real coded bits, per layer."""
+  from entropy_coder import coding, dataset, integer
+  engine = integer.IntegerBinaryRNN(network)
+  layers = network.config.coded_layers
+  nbits = val.shape[1] * val.shape[2] * depth
+  float_bits = np.zeros(layers)
+  int_bits = np.zeros(layers)
+  coded_bits = np.zeros(layers)
+  seconds = 0.0
+  for codes in tqdm(val, unit="map", file=sys.stderr, leave=False):
+    bits = dataset.codes_to_bits(codes, depth)[:layers]
+    p = integer.float_probabilities(network, bits)
+    q = np.where(bits > 0, p, 1 - p)
+    float_bits += -np.log2(q).reshape(layers, -1).sum(axis=1)
+    int_bits += coding.ideal_bits(engine, bits)
+    t = time.time()
+    segments = coding.encode(engine, bits)
+    seconds += time.time() - t
+    coded_bits += [8 * len(s) for s in segments]
+  total = len(val) * nbits
+  return {"float": (float_bits / total).tolist(),
+          "integer": (int_bits / total).tolist(),
+          "coded": (coded_bits / total).tolist(),
+          "float_mean": float(float_bits.sum() / total / layers),
+          "integer_mean": float(int_bits.sum() / total / layers),
+          "coded_mean": float(coded_bits.sum() / total / layers),
+          "coder_overhead": float(coded_bits.sum() / int_bits.sum() - 1),
+          "encode_seconds_per_map": seconds / len(val)}
+
+
+def main(argv):
+  del argv
+  from entropy_coder import dataset
+  if not (FLAGS.train_codes and FLAGS.val_codes and FLAGS.checkpoints):
+    raise app.UsageError("--train_codes, --val_codes and --checkpoints are "
+                         "required.")
+  named = [c.split(":", 1) for c in FLAGS.checkpoints]
+  if any(len(n) != 2 for n in named):
+    raise app.UsageError("--checkpoints entries are name:train_dir.")
+  networks = {name: load_trained(path) for name, path in named}
+  depth = {n.config.layer_depth for n in networks.values()}
+  layers = {n.config.coded_layers for n in networks.values()}
+  if len(depth) != 1 or len(layers) != 1:
+    raise app.UsageError("The models code different layer shapes.")
+  depth, layers = depth.pop(), layers.pop()
+  train = dataset.load(FLAGS.train_codes, np.int8)[..., :layers * depth]
+  static = dataset.StaticBernoulli(train, depth)
+  del train
+  val = dataset.load(FLAGS.val_codes, np.int8)[..., :layers * depth]
+  if FLAGS.max_maps:
+    val = val[:FLAGS.max_maps]
+  mean, per_layer = static.bits_per_bit(val)
+  report = {"val_codes": FLAGS.val_codes, "maps": len(val),
+            "map_shape": list(val.shape[1:]),
+            "static": {"float": per_layer.tolist(),
+                       "float_mean": float(mean)}}
+  for name, network in networks.items():
+    print(f"Evaluating {name} ...", file=sys.stderr)
+    report[name] = evaluate_network(network, val, depth)
+    report[name]["progressive"] = bool(network.config.progressive)
+  names = ["static"] + [n for n, _ in named]
+  print(f"Held-out bits per bit ({len(val)} code maps of "
+        f"{val.shape[1]}x{val.shape[2]}x{layers}x{depth}):")
+  print("layer " + "".join(f"{n:>14}" for n in names))
+  for k in range(layers):
+    print(f"{k + 1:>5} " + "".join(
+        f"{report[n]['float'][k]:>14.4f}" for n in names))
+  print("  all " + "".join(f"{report[n]['float_mean']:>14.4f}"
+                           for n in names))
+  for n, _ in named:
+    r = report[n]
+    print(f"{n}: integer model {r['integer_mean']:.4f}, range-coded "
+          f"{r['coded_mean']:.4f} bits per bit (coder overhead "
+          f"{100 * r['coder_overhead']:.2f} %, "
+          f"{r['encode_seconds_per_map']:.2f} s per map to encode)")
+  if FLAGS.output:
+    with open(FLAGS.output, "w") as f:
+      json.dump(report, f, indent=1)
+
+
+if __name__ == "__main__":
+  define_flags()
+  app.run(main)
