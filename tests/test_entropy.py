@@ -187,9 +187,7 @@ def _ckpt_tensors(train_dir):
 
 
 def test_training_binary_resumes_after_sigkill(tmp_path):
-  import signal
-  import time
-  import tensorflow as tf
+  from tests import processes
   steps = 6
   straight = tmp_path / "straight"
   out = subprocess.run(_ec_cmd(tmp_path, straight, steps), cwd=ROOT,
@@ -197,19 +195,9 @@ def test_training_binary_resumes_after_sigkill(tmp_path):
   assert out.returncode == 0, out.stderr[-2000:]
   assert f"step {steps}/{steps}  bits/bit" in out.stderr
   killed = tmp_path / "killed"
-  proc = subprocess.Popen(_ec_cmd(tmp_path, killed, 1000,
-                                  "--checkpoint_steps=2"), cwd=ROOT,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-  ckpt_dir = killed / "checkpoints"
-  deadline = time.time() + 240
-  while time.time() < deadline:
-    found = tf.train.get_checkpoint_state(str(ckpt_dir))
-    if found and len(found.all_model_checkpoint_paths) >= 2:
-      break
-    time.sleep(0.05)
-  proc.send_signal(signal.SIGKILL)
-  proc.wait()
-  reached = int(tf.train.latest_checkpoint(str(ckpt_dir)).rsplit("-", 1)[1])
+  reached = processes.sigkill_after_checkpoints(
+      _ec_cmd(tmp_path, killed, 1000, "--checkpoint_steps=2"),
+      killed / "checkpoints", ROOT)
   assert 4 <= reached < steps, reached
   subprocess.run(_ec_cmd(tmp_path, killed, steps), cwd=ROOT, check=True,
                  capture_output=True, timeout=300)

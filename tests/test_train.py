@@ -13,6 +13,7 @@ import pytest
 import tensorflow as tf
 
 from residual_gru import build_dataset, config as config_lib, data, train
+from tests import processes
 from tests.images import synthetic_image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -153,19 +154,9 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(he_dir, tmp_path):
   subprocess.run(_train_cmd(he_dir, straight, steps), check=True, cwd=ROOT,
                  capture_output=True, timeout=300)
   killed = tmp_path / "killed"
-  proc = subprocess.Popen(
-      _train_cmd(he_dir, killed, 1000, "--checkpoint_steps=2"), cwd=ROOT,
-      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-  ckpt_dir = killed / "checkpoints"
-  deadline = time.time() + 240
-  while time.time() < deadline:
-    found = tf.train.get_checkpoint_state(str(ckpt_dir))
-    if found and len(found.all_model_checkpoint_paths) >= 2:
-      break
-    time.sleep(0.05)
-  proc.send_signal(signal.SIGKILL)
-  proc.wait()
-  reached = int(tf.train.latest_checkpoint(str(ckpt_dir)).rsplit("-", 1)[1])
+  reached = processes.sigkill_after_checkpoints(
+      _train_cmd(he_dir, killed, 1000, "--checkpoint_steps=2"),
+      killed / "checkpoints", ROOT)
   assert 4 <= reached < steps, reached
   subprocess.run(_train_cmd(he_dir, killed, steps), check=True, cwd=ROOT,
                  capture_output=True, timeout=300)
