@@ -57,6 +57,10 @@ def define_flags():
   flags.DEFINE_float("stop_after_secs", 0, "Checkpoint and stop after this "
                      "much wall time.")
   flags.DEFINE_integer("threads", 0, "intra-op threads (0 = default).")
+  flags.DEFINE_string("init_from", None, "Start a new run from these "
+                      "weights: a released entropy folder (weights.npz), "
+                      "e.g. the previous image model's, to fine-tune on a "
+                      "new image model's codes. Ignored when resuming.")
 
 
 def load_configs(model, model_config, input_config, train_config):
@@ -70,7 +74,7 @@ def load_configs(model, model_config, input_config, train_config):
 
 def train(model_config, input_config, train_config, train_dir, val_data=None,
           seed=1, checkpoint_secs=600, checkpoint_steps=0, log_steps=20,
-          val_steps=200, stop_after_secs=0):
+          val_steps=200, stop_after_secs=0, init_from=None):
   from residual_gru import data
   from residual_gru import model as image_model_lib
   start = time.time()
@@ -97,6 +101,10 @@ def train(model_config, input_config, train_config, train_dir, val_data=None,
       ckpt, os.path.join(train_dir, "checkpoints"), max_to_keep=2)
   if manager.latest_checkpoint:
     ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+  elif init_from:
+    from compression import registry
+    registry.load_weights(network, os.path.join(init_from, "weights.npz"))
+    logging.info("Initialised from %s.", init_from)
   step = int(step_var.numpy())
   end = train_config.max_steps
   if step >= end:
@@ -197,7 +205,7 @@ def main(argv):
                                              "max_steps": FLAGS.max_steps})
     train(mc, ic, tc, FLAGS.train_dir, FLAGS.val_data, FLAGS.seed,
           FLAGS.checkpoint_secs, FLAGS.checkpoint_steps, FLAGS.log_steps,
-          FLAGS.val_steps, FLAGS.stop_after_secs)
+          FLAGS.val_steps, FLAGS.stop_after_secs, FLAGS.init_from)
   except (OSError, ValueError) as e:
     raise app.UsageError(str(e))
 

@@ -289,3 +289,25 @@ def test_compare_reports_static_and_trained_models(tmp_path):
   assert abs(prog["integer_mean"] - prog["float_mean"]) < 0.01
   assert prog["coded_mean"] >= prog["integer_mean"]
   assert 0 < report["static"]["float_mean"] < 1.01  # smoothed, fitted here
+
+
+def test_training_can_start_from_released_weights(tmp_path):
+  """--init_from: a new run starts from an entropy folder's weights."""
+  from compression import registry
+  from residual_gru import model as rg_model
+  cfg = config_lib.load(f"{ROOT}/configs/entropy_coder/synthetic_model.json",
+                        config_lib.ModelConfig)
+  net = model_lib.ProgressiveBinaryRNN(cfg)
+  for v in net.weights:
+    v.assign(np.full(v.shape, 0.5, np.float32))
+  registry.save_entropy_dir(net, str(tmp_path / "release"), 7)
+  run = tmp_path / "run"
+  out = subprocess.run(
+      _ec_cmd(tmp_path, run, 1, f"--init_from={tmp_path}/release/entropy"),
+      cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stderr[-2000:]
+  weights = _ckpt_tensors(run)
+  assert len(weights) == len(rg_model.named_variables(net))
+  for name, value in weights.items():
+    # One Adam step of lr 0.1 moves a weight by at most about 0.1.
+    np.testing.assert_allclose(value, 0.5, atol=0.11, err_msg=name)
