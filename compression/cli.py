@@ -74,6 +74,10 @@ def _parser():
                     help="Most iterations whose file fits this bpp.")
   rate.add_argument("--target-msssim", type=float,
                     help="Fewest iterations reaching this MS-SSIM.")
+  sp.add_argument("--raw", action="store_true",
+                  help="Store the bits as they are, without entropy coding "
+                  "(default: entropy code when the model has an entropy "
+                  "model).")
   model_arg(sp)
 
   sp = sub.add_parser("decode", help=".rnc file(s) -> PNG image(s).")
@@ -224,7 +228,8 @@ def cmd_encode(args):
   def work(src, dst):
     data = api.compress(src, iterations=args.iterations, model=args.model,
                         target_bpp=args.target_bpp,
-                        target_msssim=args.target_msssim)
+                        target_msssim=args.target_msssim,
+                        entropy_coding=False if args.raw else None)
     images.write_atomic(dst, data)
     info = api.info(data)
     print(f"{src} -> {dst}: {info['iterations']} iterations, "

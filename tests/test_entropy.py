@@ -311,3 +311,17 @@ def test_training_can_start_from_released_weights(tmp_path):
   for name, value in weights.items():
     # One Adam step of lr 0.1 moves a weight by at most about 0.1.
     np.testing.assert_allclose(value, 0.5, atol=0.11, err_msg=name)
+
+
+def test_cli_encode_raw_flag(entropy_model_dir, tmp_path):
+  from PIL import Image
+  import compression
+  from compression import cli
+  from tests.images import synthetic_image
+  src = tmp_path / "a.png"
+  Image.fromarray(synthetic_image(33, 47, seed=3)).save(src)
+  for flag, payload in (([], "entropy-coded"), (["--raw"], "raw")):
+    out = tmp_path / f"a{len(flag)}.rnc"
+    assert cli.main(["encode", str(src), "-o", str(out), "--iterations", "2",
+                     "--model", entropy_model_dir, *flag]) == 0
+    assert compression.info(str(out))["payload"] == payload
