@@ -1,8 +1,12 @@
 """Writes tests/golden/<model>.rnc and .png for a newly released model.
 
   python -m tests.make_golden v0
+  python -m tests.make_golden v0 --entropy   # after its entropy model ships
 
-Run once per release; never to refresh an existing golden file.
+--entropy writes <model>_entropy<id>.rnc: the raw golden file's bits range
+coded with the model's entropy model, so any machine can check that it
+decodes them exactly. Run once per release; never to refresh an existing
+golden file.
 """
 
 import os
@@ -12,6 +16,22 @@ import compression
 from compression import images
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def entropy_golden(name):
+  from compression import api, container, registry
+  model = registry.get(name)
+  if model.entropy is None:
+    sys.exit(f"Model {name} has no entropy model.")
+  out = os.path.join(HERE, "golden", f"{name}_entropy{model.entropy[0]}.rnc")
+  if os.path.exists(out):
+    sys.exit(f"{out} exists: golden files are never rewritten.")
+  with open(os.path.join(HERE, "golden", f"{name}.rnc"), "rb") as f:
+    raw = container.parse(f.read())
+  data = api.pack(api.unpack(raw, model), raw.width, raw.height, model,
+                  entropy_coding=True)
+  images.write_atomic(out, data)
+  print(f"Wrote {out} ({len(data)} bytes; raw {len(raw.to_bytes())}).")
 
 
 def main(name):
@@ -30,4 +50,7 @@ def main(name):
 
 
 if __name__ == "__main__":
-  main(sys.argv[1])
+  if sys.argv[2:] == ["--entropy"]:
+    entropy_golden(sys.argv[1])
+  else:
+    main(sys.argv[1])

@@ -65,3 +65,49 @@ def test_demo_command_runs_on_the_bundled_model(capsys):
   assert cli.main(["demo", "--iterations", "1", "2"]) == 0
   out = capsys.readouterr().out
   assert "MS-SSIM" in out and len(out.strip().splitlines()) == 4
+
+
+WITH_ENTROPY = [(i, f) for i, f in BUNDLED if registry.get(f).entropy]
+
+_DECODE_GOLDEN = """
+import hashlib, sys
+sys.path.insert(0, {root!r})
+from compression import api, container, registry
+model = registry.get({folder!r})
+c = container.parse(open({path!r}, "rb").read())
+print(hashlib.sha256(api.unpack(c, model).tobytes()).hexdigest())
+"""
+
+
+@pytest.mark.parametrize("model_id,folder", WITH_ENTROPY)
+def test_entropy_golden_file_decodes_exactly(model_id, folder):
+  """The bundled entropy model decodes its golden file to exactly the raw
+  golden file's bits: here, with one intra-op thread, and without oneDNN."""
+  import hashlib
+  import subprocess
+  import sys
+  from compression import api, container
+  model = registry.get(folder)
+  entropy_id = model.entropy[0]
+  path = os.path.join(GOLDEN, f"{folder}_entropy{entropy_id}.rnc")
+  assert os.path.exists(path), f"{folder}'s entropy model has no golden file"
+  coded = container.parse(open(path, "rb").read())
+  raw = container.parse(open(os.path.join(GOLDEN, f"{folder}.rnc"),
+                             "rb").read())
+  assert coded.payload_type == container.ENTROPY_CODED
+  assert coded.entropy_id == entropy_id
+  assert len(coded.to_bytes()) < len(raw.to_bytes())  # it saves bytes
+  bits = api.unpack(raw, model)
+  np.testing.assert_array_equal(api.unpack(coded, model), bits)
+  want = hashlib.sha256(bits.tobytes()).hexdigest()
+  root = os.path.dirname(os.path.dirname(GOLDEN))
+  for env in ({"TF_ENABLE_ONEDNN_OPTS": "0"},
+              {"TF_NUM_INTRAOP_THREADS": "1", "OMP_NUM_THREADS": "1",
+               "OPENBLAS_NUM_THREADS": "1"}):
+    out = subprocess.run(
+        [sys.executable, "-c", _DECODE_GOLDEN.format(
+            root=root, folder=folder, path=path)],
+        capture_output=True, text=True, timeout=300,
+        env={**os.environ, **env, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == want, env
