@@ -325,3 +325,26 @@ def test_cli_encode_raw_flag(entropy_model_dir, tmp_path):
     assert cli.main(["encode", str(src), "-o", str(out), "--iterations", "2",
                      "--model", entropy_model_dir, *flag]) == 0
     assert compression.info(str(out))["payload"] == payload
+
+
+def test_eval_entropy_rows_match_raw_quality(entropy_model_dir, tmp_path):
+  """rnn-codec eval --entropy: entropy coding is lossless, so each
+  iteration's scores equal the raw rows'; only the sizes differ."""
+  from PIL import Image
+  from compression import cli
+  from tests.images import synthetic_image
+  (tmp_path / "img").mkdir()
+  Image.fromarray(synthetic_image(48, 64, seed=2)).save(
+      tmp_path / "img" / "a.png")
+  out = tmp_path / "eval"
+  assert cli.main(["eval", "--images", str(tmp_path / "img"), "--codecs",
+                   "ours", "--entropy", "--workers", "1", "--model",
+                   entropy_model_dir, "--output_dir", str(out)]) == 0
+  rows = json.loads((out / "results.json").read_text())["rows"]
+  raw = {r["knob"]: r for r in rows if r["codec"] == "ours"}
+  coded = {r["knob"]: r for r in rows if r["codec"] == "ours-entropy"}
+  assert sorted(raw) == sorted(coded) == [1, 2, 3, 4]
+  for k in raw:
+    assert coded[k]["msssim"] == raw[k]["msssim"]
+    assert coded[k]["psnr"] == raw[k]["psnr"]
+    assert coded[k]["bytes"] != raw[k]["bytes"]
