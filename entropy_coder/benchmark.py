@@ -34,7 +34,8 @@ def define_flags():
   flags.DEFINE_integer("iterations", 16, "Iterations per file.")
   flags.DEFINE_integer("repeats", 3, "Timed runs (median) for the time bar.")
   flags.DEFINE_integer("threads", 2, "intra-op threads.")
-  flags.DEFINE_string("output", None, "JSON report.")
+  flags.DEFINE_string("output", None, "JSON report; a PNG plot of the "
+                      "bytes per iteration is written beside it.")
 
 
 def _median_seconds(fn, repeats):
@@ -145,7 +146,32 @@ def main(argv):
   if FLAGS.output:
     with open(FLAGS.output, "w") as f:
       json.dump({"summary": summary, "images": rows}, f, indent=1)
+    plot(summary, FLAGS.output.rsplit(".", 1)[0] + ".png")
   return 1 if failures else 0
+
+
+def plot(summary, path):
+  """Payload bpp after each iteration, raw and coded, and the saving."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  k = np.arange(1, summary["iterations"] + 1)
+  fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+  a.plot(k, summary["mean_payload_bpp_raw"], "o-", label="raw bits")
+  a.plot(k, summary["mean_payload_bpp_coded"], "s-", label="entropy coded")
+  a.set_xlabel("iterations")
+  a.set_ylabel("payload bits per pixel (mean over images)")
+  a.grid(alpha=0.3)
+  a.legend()
+  b.bar(k, 100 * np.asarray(summary["saving_per_iteration"]))
+  b.set_xlabel("iteration")
+  b.set_ylabel("bytes saved in that iteration's segment (%)")
+  b.grid(alpha=0.3, axis="y")
+  fig.suptitle(f"Entropy coding, model {summary['model']} (entropy model "
+               f"{summary['entropy_id']}), {summary['images']} images")
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -265,6 +265,7 @@ def test_benchmark_checks_exact_decoding_and_reports_bytes(
     assert 8 * sum(row["coded_segment_bytes"]) >= sum(
         row["ideal_segment_bits"])
   assert s["time_bar"]["range_decode_s"] > 0
+  assert (tmp_path / "r.png").stat().st_size > 10000
 
 
 def test_compare_reports_static_and_trained_models(tmp_path):
