@@ -349,3 +349,31 @@ def test_eval_entropy_rows_match_raw_quality(entropy_model_dir, tmp_path):
     assert coded[k]["msssim"] == raw[k]["msssim"]
     assert coded[k]["psnr"] == raw[k]["psnr"]
     assert coded[k]["bytes"] != raw[k]["bytes"]
+
+
+def test_training_keeps_the_best_validation_and_stops_on_sigterm(tmp_path):
+  import signal
+  import time
+  import tensorflow as tf
+  run = tmp_path / "run"
+  proc = subprocess.Popen(_ec_cmd(tmp_path, run, 100000, "--val_steps=1"),
+                          cwd=ROOT, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+  history = run / "history.jsonl"
+  deadline = time.time() + 240
+  while time.time() < deadline and not (
+      history.exists() and history.read_text().count("val_bits") >= 4):
+    time.sleep(0.1)
+  proc.send_signal(signal.SIGTERM)
+  assert proc.wait(timeout=120) == 0
+  vals = [json.loads(l) for l in history.read_text().splitlines()
+          if "val_bits" in l]
+  best = json.loads((run / "best" / "best.json").read_text())
+  winner = min(vals, key=lambda v: v["val_bits_per_bit"])
+  assert best["step"] == winner["step"]
+  assert tf.train.latest_checkpoint(str(run / "best")).endswith(
+      f"-{best['step']}")
+  assert (run / "best" / "config.json").exists()
+  # SIGTERM checkpointed the step it stopped at.
+  last = tf.train.latest_checkpoint(str(run / "checkpoints"))
+  assert int(last.rsplit("-", 1)[1]) >= vals[-1]["step"]
