@@ -277,7 +277,7 @@ def test_compare_reports_static_and_trained_models(tmp_path):
   out = subprocess.run(
       [sys.executable, "-m", "entropy_coder.compare",
        f"--train_codes={data}", f"--val_codes={data}",
-       f"--checkpoints=prog:{train_dir}", "--max_maps=3",
+       f"--checkpoints=prog:{train_dir}", "--max_maps=3", "--coded_maps=2",
        f"--output={tmp_path}/c.json"],
       cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert out.returncode == 0, out.stderr[-2000:]
@@ -286,6 +286,7 @@ def test_compare_reports_static_and_trained_models(tmp_path):
   layers = len(report["static"]["float"])
   prog = report["prog"]
   assert prog["progressive"] and len(prog["float"]) == layers
+  assert prog["coded_maps"] == 2
   # The integer twin is within quantization of the float network.
   assert abs(prog["integer_mean"] - prog["float_mean"]) < 0.01
   assert prog["coded_mean"] >= prog["integer_mean"]
