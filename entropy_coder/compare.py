@@ -75,6 +75,7 @@ def evaluate_network(network, val, depth, coded_maps):
   layers = network.config.coded_layers
   float_bits = float_layer_bits(network, val, depth)
   subset = val[:coded_maps]
+  float_subset = float_layer_bits(network, subset, depth).mean()
   int_bits = np.zeros(layers)
   coded_bits = np.zeros(layers)
   seconds = 0.0
@@ -89,6 +90,7 @@ def evaluate_network(network, val, depth, coded_maps):
   return {"float": float_bits.tolist(),
           "float_mean": float(float_bits.mean()),
           "coded_maps": len(subset),
+          "float_mean_coded_maps": float(float_subset),
           "integer": (int_bits / nbits).tolist(),
           "coded": (coded_bits / nbits).tolist(),
           "integer_mean": float(int_bits.sum() / nbits / layers),
@@ -138,7 +140,8 @@ def main(argv):
                            for n in names))
   for n, _ in named:
     r = report[n]
-    print(f"{n}, first {r['coded_maps']} maps: integer model "
+    print(f"{n}, first {r['coded_maps']} maps: float model "
+          f"{r['float_mean_coded_maps']:.4f}, integer model "
           f"{r['integer_mean']:.4f}, range-coded "
           f"{r['coded_mean']:.4f} bits per bit (coder overhead "
           f"{100 * r['coder_overhead']:.2f} %, "

@@ -288,7 +288,7 @@ def test_compare_reports_static_and_trained_models(tmp_path):
   assert prog["progressive"] and len(prog["float"]) == layers
   assert prog["coded_maps"] == 2
   # The integer twin is within quantization of the float network.
-  assert abs(prog["integer_mean"] - prog["float_mean"]) < 0.01
+  assert abs(prog["integer_mean"] - prog["float_mean_coded_maps"]) < 0.01
   assert prog["coded_mean"] >= prog["integer_mean"]
   assert 0 < report["static"]["float_mean"] < 1.01  # smoothed, fitted here
 
