@@ -149,6 +149,33 @@ def main(argv):
   if FLAGS.output:
     with open(FLAGS.output, "w") as f:
       json.dump(report, f, indent=1)
+    plot_histories(named, report["static"]["float_mean"],
+                   FLAGS.output.rsplit(".", 1)[0] + ".png")
+
+
+def plot_histories(named, static, path):
+  """Held-out bits per bit during training of each model (history.jsonl)."""
+  import os
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  fig, ax = plt.subplots(figsize=(6, 4))
+  for name, train_dir in named:
+    history = os.path.join(train_dir, "history.jsonl")
+    if not os.path.exists(history):
+      continue
+    with open(history) as f:
+      vals = [json.loads(l) for l in f if "val_bits_per_bit" in l]
+    ax.plot([v["step"] for v in vals],
+            [v["val_bits_per_bit"] for v in vals], "o-", label=name)
+  ax.axhline(static, ls="--", color="gray", label="static Bernoulli")
+  ax.set_xlabel("training step")
+  ax.set_ylabel("held-out bits per bit")
+  ax.grid(alpha=0.3)
+  ax.legend()
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
 
 
 if __name__ == "__main__":

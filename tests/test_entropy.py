@@ -287,6 +287,7 @@ def test_compare_reports_static_and_trained_models(tmp_path):
   prog = report["prog"]
   assert prog["progressive"] and len(prog["float"]) == layers
   assert prog["coded_maps"] == 2
+  assert (tmp_path / "c.png").stat().st_size > 5000
   # The integer twin is within quantization of the float network.
   assert abs(prog["integer_mean"] - prog["float_mean_coded_maps"]) < 0.01
   assert prog["coded_mean"] >= prog["integer_mean"]
