@@ -50,32 +50,17 @@ def load_trained(train_dir):
   return network
 
 
-def float_layer_bits(network, val, depth, chunk=16):
-  """Mean cross-entropy per layer of the float network, batched."""
-  import tensorflow as tf
-  from entropy_coder import model as model_lib
-
-  @tf.function
-  def per_layer(batch):
-    batch = tf.cast(batch, tf.float32)
-    return model_lib.layer_bits_per_bit(batch, network(batch), depth)
-
-  total = 0.0
-  for i in range(0, len(val), chunk):
-    part = val[i:i + chunk]
-    total = total + per_layer(tf.constant(part)).numpy() * len(part)
-  return total / len(val)
-
-
 def evaluate_network(network, val, depth, coded_maps):
   """Float cross-entropy on every map; the integer twin's cross-entropy and
   the real range-coded bits on the first ``coded_maps`` (numpy, slower)."""
   from entropy_coder import coding, dataset, integer
+  from entropy_coder import model as model_lib
   engine = integer.IntegerBinaryRNN(network)
+  float_layer_bits = model_lib.layer_evaluator(network, depth)
   layers = network.config.coded_layers
-  float_bits = float_layer_bits(network, val, depth)
+  float_bits = float_layer_bits(val)
   subset = val[:coded_maps]
-  float_subset = float_layer_bits(network, subset, depth).mean()
+  float_subset = float_layer_bits(subset).mean()
   int_bits = np.zeros(layers)
   coded_bits = np.zeros(layers)
   seconds = 0.0

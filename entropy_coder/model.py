@@ -205,3 +205,22 @@ def layer_bits_per_bit(codes, probs, depth):
   nll = -tf.math.log(p) / np.log(2.0)
   shape = tf.concat([tf.shape(nll)[:3], [-1, depth]], 0)
   return tf.reduce_mean(tf.reshape(nll, shape), axis=[0, 1, 2, 4])
+
+
+def layer_evaluator(network, depth, chunk=16):
+  """f(maps [N, H, W, C] +-1, any dtype) -> mean bits per bit per layer,
+  evaluated in chunks by one traced function (trace once, call often)."""
+
+  @tf.function
+  def per_layer(batch):
+    batch = tf.cast(batch, tf.float32)
+    return layer_bits_per_bit(batch, network(batch), depth)
+
+  def evaluate(maps):
+    total = 0.0
+    for i in range(0, len(maps), chunk):
+      part = maps[i:i + chunk]
+      total = total + per_layer(tf.constant(part)).numpy() * len(part)
+    return total / len(maps)
+
+  return evaluate

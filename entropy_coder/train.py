@@ -144,18 +144,7 @@ def train(model_config, input_config, train_config, train_dir, val_data=None,
     optimizer.apply_gradients(zip(grads, network.trainable_variables))
     return model_lib.layer_bits_per_bit(batch, probs, depth)
 
-  @tf.function
-  def evaluate_batch(batch):
-    batch = tf.cast(batch, tf.float32)
-    return model_lib.layer_bits_per_bit(batch, network(batch), depth)
-
-  def evaluate(maps, chunk=16):
-    """Per-layer bits per bit over all held-out maps, in chunks."""
-    total = 0.0
-    for i in range(0, len(maps), chunk):
-      part = maps[i:i + chunk]
-      total = total + evaluate_batch(tf.constant(part)).numpy() * len(part)
-    return total / len(maps)
+  evaluate = model_lib.layer_evaluator(network, depth)
 
   writer = tf.summary.create_file_writer(os.path.join(train_dir, "train"))
   history = open(os.path.join(train_dir, "history.jsonl"), "a")
