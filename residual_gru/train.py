@@ -23,6 +23,7 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import time
 
 from absl import app
@@ -195,14 +196,10 @@ class Trainer:
   def save(self):
     # Only the chief writes under multi-worker; the others save to a
     # temporary folder, as tf.distribute's fault-tolerance guide asks.
-    resolver = getattr(self.strategy, "cluster_resolver", None)
-    is_chief = (resolver is None or not resolver.cluster_spec().as_dict() or
-                (resolver.task_type in ("chief", None) or
-                 (resolver.task_type == "worker" and resolver.task_id == 0 and
-                  "chief" not in resolver.cluster_spec().as_dict())))
-    if is_chief:
+    if is_chief(self.strategy):
       return self.manager.save(checkpoint_number=int(self.step.read_value()))
-    tmp = os.path.join(self.train_dir, f"worker_tmp_{resolver.task_id}")
+    task_id = self.strategy.cluster_resolver.task_id
+    tmp = os.path.join(self.train_dir, f"worker_tmp_{task_id}")
     path = tf.train.CheckpointManager(self.checkpoint, tmp, 1).save()
     tf.io.gfile.rmtree(tmp)
     return path
@@ -237,14 +234,27 @@ class Trainer:
             model_lib.iteration_losses(x, recons), recons)
 
 
+def is_chief(strategy):
+  """True unless this is a non-chief worker of a multi-worker cluster."""
+  resolver = getattr(strategy, "cluster_resolver", None)
+  if resolver is None or not resolver.cluster_spec().as_dict():
+    return True
+  if resolver.task_type in ("chief", None):
+    return True
+  return (resolver.task_type == "worker" and resolver.task_id == 0 and
+          "chief" not in resolver.cluster_spec().as_dict())
+
+
 def _write_json(path, obj):
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
+  # A unique temporary name: several workers may share a train_dir.
+  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".",
+                             prefix=".tmp-", suffix=".json")
+  with os.fdopen(fd, "w") as f:
     json.dump(obj, f, indent=2)
   os.replace(tmp, path)
 
 
-def _check_config(train_dir, model_config, train_config):
+def _check_config(train_dir, model_config, train_config, write=True):
   """Saves config.json, or refuses to resume with a different model."""
   path = os.path.join(train_dir, "config.json")
   wanted = {"model": model_config.to_dict(), "train": train_config.to_dict()}
@@ -255,7 +265,8 @@ def _check_config(train_dir, model_config, train_config):
       raise app.UsageError(
           f"{train_dir} holds a run of a different model config "
           f"({saved['model']}); use another --train_dir.")
-  _write_json(path, wanted)
+  if write:
+    _write_json(path, wanted)
 
 
 def _format_secs(secs):
@@ -270,7 +281,9 @@ def train(model_config, train_config, train_dir, train_data, val_data=None,
   start_time = time.time()
   strategy = strategy or tf.distribute.get_strategy()
   tf.io.gfile.makedirs(train_dir)
-  _check_config(train_dir, model_config, train_config)
+  # Under multi-worker only the chief writes config, history and summaries.
+  chief = is_chief(strategy)
+  _check_config(train_dir, model_config, train_config, write=chief)
   trainer = Trainer(model_config, train_config, train_dir, seed, strategy)
   step = trainer.restore()
   end = train_config.max_steps
@@ -292,9 +305,17 @@ def train(model_config, train_config, train_dir, train_data, val_data=None,
                                   seed, step, end)
   dataset = strategy.experimental_distribute_dataset(dataset)
 
-  writer = tf.summary.create_file_writer(os.path.join(train_dir, "train"))
-  val_writer = tf.summary.create_file_writer(os.path.join(train_dir, "val"))
+  if chief:
+    writer = tf.summary.create_file_writer(os.path.join(train_dir, "train"))
+    val_writer = tf.summary.create_file_writer(os.path.join(train_dir, "val"))
+  else:
+    writer = val_writer = tf.summary.create_noop_writer()
   history_path = os.path.join(train_dir, "history.jsonl")
+
+  def append_history(record):
+    if chief:
+      with open(history_path, "a") as f:
+        f.write(json.dumps(record) + "\n")
   last_ckpt, t0, s0 = time.time(), time.time(), step
 
   def checkpoint():
@@ -317,10 +338,8 @@ def train(model_config, train_config, train_dir, train_data, val_data=None,
       tf.summary.image("original_then_iterations_" + "_".join(
           str(t + 1) for t in shown), tf.concat(grid, axis=2), step=step,
           max_outputs=4)
-    with open(history_path, "a") as f:
-      f.write(json.dumps({"step": step, "time": time.time(),
-                          "val_loss": float(losses.mean()),
-                          "val_l1": l1.tolist()}) + "\n")
+    append_history({"step": step, "time": time.time(),
+                    "val_loss": float(losses.mean()), "val_l1": l1.tolist()})
     return losses.mean()
 
   # SIGTERM (e.g. a session ending) checkpoints and stops after this step.
@@ -347,9 +366,8 @@ def train(model_config, train_config, train_dir, train_data, val_data=None,
         tf.summary.scalar("steps_per_second", rate)
         for t, v in enumerate(per_iter):
           tf.summary.scalar(f"loss_iteration_{t + 1:02d}", v)
-      with open(history_path, "a") as f:
-        f.write(json.dumps({"step": step, "time": time.time(),
-                            "loss": float(per_iter.mean())}) + "\n")
+      append_history({"step": step, "time": time.time(),
+                      "loss": float(per_iter.mean())})
     if val is not None and (step % val_steps == 0 or step == end):
       logging.info("step %d validation loss %.5f", step, validate())
     out_of_time = bool(stop_requested) or (

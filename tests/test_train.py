@@ -227,6 +227,14 @@ def test_multi_worker_strategy_runs_two_workers(he_dir, tmp_path):
   assert "step 3/3" in outs[0][1] and "step 3/3" in outs[1][1]
   path = tf.train.latest_checkpoint(str(tmp_path / "run" / "checkpoints"))
   assert path and path.endswith("-3")
+  # Only the chief writes the run's files: one history record per event
+  # and no temporary files or worker folders left behind.
+  records = [json.loads(line) for line in
+             (tmp_path / "run" / "history.jsonl").read_text().splitlines()]
+  keys = [(r["step"], "val_loss" in r) for r in records]
+  assert keys and len(keys) == len(set(keys))
+  assert sorted(os.listdir(tmp_path / "run")) == [
+      "checkpoints", "config.json", "history.jsonl", "train", "val"]
 
 
 def test_sigterm_checkpoints_and_stops(he_dir, tmp_path):
