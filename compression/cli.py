@@ -90,19 +90,23 @@ def _parser():
 
   sp = sub.add_parser("truncate", help="Write a valid shorter file (the "
                       "progressive cut), without decoding.")
-  sp.add_argument("input")
-  sp.add_argument("-o", "--output", required=True)
-  sp.add_argument("--iterations", type=int, required=True)
+  sp.add_argument("input", help="An .rnc file.")
+  sp.add_argument("-o", "--output", required=True,
+                  help="The shorter .rnc file to write.")
+  sp.add_argument("--iterations", type=int, required=True,
+                  help="Iterations to keep (1 to the file's count).")
 
   sp = sub.add_parser("info", help="Size, iterations, model, bpp and header "
                       "bytes of .rnc files.")
-  sp.add_argument("inputs", nargs="+")
+  sp.add_argument("inputs", nargs="+", help=".rnc files.")
   sp.add_argument("--json", action="store_true", help="Print JSON.")
 
   sp = sub.add_parser("msssim", help="MS-SSIM of two images (reference "
                       "msssim.py flags).")
-  sp.add_argument("--original_image", required=True)
-  sp.add_argument("--compared_image", required=True)
+  sp.add_argument("--original_image", required=True,
+                  help="The original (PNG/JPEG).")
+  sp.add_argument("--compared_image", required=True,
+                  help="The decoded image, same size.")
   sp.add_argument("--variant", choices=["paper", "reference"],
                   default="paper", help="paper: per RGB channel, averaged "
                   "(the headline); reference: msssim.py's exact algorithm.")
@@ -111,14 +115,18 @@ def _parser():
                       "anchors (JPEG, WebP, JPEG 2000, AVIF, JPEG XL) over a "
                       "folder of images, with plots.")
   sp.add_argument("--images", required=True, help="Folder of images.")
-  sp.add_argument("--output_dir", required=True)
+  sp.add_argument("--output_dir", required=True,
+                  help="Written: results.json (every encoding), results.csv, "
+                  "summary.csv (mean per rate), rd_*.png plots.")
   sp.add_argument("--codecs", default="ours,jpeg,webp,jpeg2000,avif,jpegxl",
-                  help="Comma-separated subset.")
+                  help="Comma-separated subset (default: %(default)s).")
   sp.add_argument("--workers", type=int, default=2,
-                  help="Parallel processes.")
-  sp.add_argument("--max_images", type=int, default=0)
+                  help="Parallel processes (default: %(default)s).")
+  sp.add_argument("--max_images", type=int, default=0,
+                  help="Use only the first N images (0 = all).")
   sp.add_argument("--entropy", action="store_true",
-                  help="Also our codec with entropy coding.")
+                  help="Also our codec with entropy coding (needs a model "
+                  "with an entropy model).")
   model_arg(sp)
 
   sp = sub.add_parser("speed", help="Encode/decode time and peak memory of "
