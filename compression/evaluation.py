@@ -153,6 +153,20 @@ def plot(summary, output_dir):
   return paths
 
 
+def _model_record(model):
+  """Which model (and training step) the numbers of "ours" belong to."""
+  from compression import registry
+  m = registry.get(model)
+  record = {"id": m.id, "name": m.name,
+            "step": m.meta.get("provenance", {}).get("step"),
+            "entropy_id": None}
+  entropy_meta = os.path.join(m.directory, "entropy", "model.json")
+  if os.path.exists(entropy_meta):
+    with open(entropy_meta) as f:
+      record["entropy_id"] = json.load(f)["id"]
+  return record
+
+
 def evaluate(image_paths, codecs, output_dir, model=None, workers=2,
              entropy=False):
   """Runs every codec on every image in worker processes; writes outputs."""
@@ -190,6 +204,7 @@ def evaluate(image_paths, codecs, output_dir, model=None, workers=2,
              if "nominal_bpp" in r and r["codec"] == "ours"]
   summary.update(summarize(nominal, names, bpp_key="nominal_bpp"))
   result = {"images": names, "codecs": list(codecs), "rows": rows,
+            "model": _model_record(model) if "ours" in codecs else None,
             "summary": summary, "failures": failures,
             "grids": {c: anchors.GRIDS[c] for c in codecs if c != "ours"}}
   with open(os.path.join(output_dir, "results.json"), "w") as f:

@@ -106,7 +106,8 @@ def main(argv):
       e = json.load(f)
     if "summary" in e:  # `rnn-codec eval` output: our codec at nominal bpp
       ours = e["summary"]["ours@nominal"]
-      e = {"step": meta["provenance"]["step"], "images": e["images"],
+      step = (e.get("model") or {}).get("step") or meta["provenance"]["step"]
+      e = {"step": step, "images": e["images"],
            "bpp": ours["msssim"]["bpp"], "msssim": ours["msssim"]["mean"],
            "psnr": ours["psnr"]["mean"]}
     evals.append((os.path.basename(os.path.dirname(path)) or path, e))

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from hypothesis import given, settings, strategies as st
 import keras
@@ -343,7 +344,16 @@ def test_eval_entropy_rows_match_raw_quality(entropy_model_dir, tmp_path):
   assert cli.main(["eval", "--images", str(tmp_path / "img"), "--codecs",
                    "ours", "--entropy", "--workers", "1", "--model",
                    entropy_model_dir, "--output_dir", str(out)]) == 0
-  rows = json.loads((out / "results.json").read_text())["rows"]
+  result = json.loads((out / "results.json").read_text())
+  meta = json.loads((Path(entropy_model_dir) / "model.json").read_text())
+  entropy_meta = json.loads(
+      (Path(entropy_model_dir) / "entropy" / "model.json").read_text())
+  # The results say which model (and step) the numbers of "ours" are from.
+  assert result["model"] == {
+      "id": meta["id"], "name": meta["name"],
+      "step": meta.get("provenance", {}).get("step"),
+      "entropy_id": entropy_meta["id"]}
+  rows = result["rows"]
   raw = {r["knob"]: r for r in rows if r["codec"] == "ours"}
   coded = {r["knob"]: r for r in rows if r["codec"] == "ours-entropy"}
   assert sorted(raw) == sorted(coded) == [1, 2, 3, 4]
