@@ -23,8 +23,20 @@ BLOCK = 32  # Images are padded to a multiple of this (4 stride-2 layers and
 CODE_STRIDE = 16  # One 32-bit code vector per 16x16 pixel block.
 
 
+class _ConfiguredLayer(keras.layers.Layer):
+  """A layer built from a ModelConfig, which its Keras config carries."""
+
+  def get_config(self):
+    return {**super().get_config(), "config": self.config.to_dict()}
+
+  @classmethod
+  def from_config(cls, config):
+    config = dict(config)
+    return cls(ModelConfig.from_dict(config.pop("config")), **config)
+
+
 @keras.saving.register_keras_serializable(package="residual_gru")
-class Encoder(keras.layers.Layer):
+class Encoder(_ConfiguredLayer):
   """E-Conv and E-RNN#1-3 of Figure 1 followed by the binarizer."""
 
   def __init__(self, config, **kwargs):
@@ -55,17 +67,9 @@ class Encoder(keras.layers.Layer):
       new_state.append(s)
     return self.binarizer(x, noise=noise, training=training), tuple(new_state)
 
-  def get_config(self):
-    return {**super().get_config(), "config": self.config.to_dict()}
-
-  @classmethod
-  def from_config(cls, config):
-    config = dict(config)
-    return cls(ModelConfig.from_dict(config.pop("config")), **config)
-
 
 @keras.saving.register_keras_serializable(package="residual_gru")
-class Decoder(keras.layers.Layer):
+class Decoder(_ConfiguredLayer):
   """D-Conv#1, D-RNN#1-4 with depth-to-space, and D-Conv#2 of Figure 1."""
 
   def __init__(self, config, **kwargs):
@@ -99,14 +103,6 @@ class Decoder(keras.layers.Layer):
       new_state.append(s)
       x = tf.nn.depth_to_space(x, 2)
     return self.conv_out(x), tuple(new_state)
-
-  def get_config(self):
-    return {**super().get_config(), "config": self.config.to_dict()}
-
-  @classmethod
-  def from_config(cls, config):
-    config = dict(config)
-    return cls(ModelConfig.from_dict(config.pop("config")), **config)
 
 
 def pad_to_block(image, block=BLOCK):
