@@ -28,8 +28,12 @@ def define_flags():
   """Flags of this binary (defined on demand, so binaries can share a process)."""
   flags.DEFINE_string("model_dir", None, "Released model folder.")
   flags.DEFINE_string("train_dir", None, "The training run it came from.")
-  flags.DEFINE_list("eval_json", [], "eval-*.json files of residual_gru."
-                    "evaluate to tabulate (first one is plotted).")
+  flags.DEFINE_list("eval_json", [], "Kodak results to tabulate and plot: "
+                    "eval-*.json of residual_gru.evaluate or results.json of "
+                    "`rnn-codec eval`. The first is the released model; "
+                    "later ones (earlier steps) become extra MS-SSIM columns.")
+  flags.DEFINE_string("hardware", "one intra-op thread on a 2-core CPU, no "
+                      "GPU", "How it was trained (for the card).")
   flags.DEFINE_multi_string("command", [], "An exact command that made the "
                             "model or its numbers (repeat the flag).")
   flags.DEFINE_string("notes", "", "Extra markdown (e.g. the loss choice).")
@@ -79,7 +83,8 @@ def plot_rd(evals, path):
   import matplotlib.pyplot as plt
   fig, ax = plt.subplots(figsize=(6, 4))
   for name, e in evals:
-    ax.plot(e["bpp"], e["msssim"], "o-", ms=3, label=name)
+    ax.plot(e["bpp"], e["msssim"], "o-", ms=3,
+            label=f"{name} (step {e['step']})")
   ax.plot([(k + 1) / 8 for k in range(16)], REFERENCE_MSSSIM, "k--",
           label="reference model (published, Kodak)")
   ax.set_xlabel("bits per pixel (nominal, k/8)")
@@ -118,8 +123,7 @@ def main(argv):
       meta.get("description", ""), "",
       "## Provenance", "",
       f"- Training steps: {released}; {cpu_hours(rows):.2f} h of training "
-      "wall time (pauses over 20 minutes excluded) with one intra-op "
-      "thread on a 2-core CPU, no GPU.",
+      f"wall time (pauses over 20 minutes excluded) with {FLAGS.hardware}.",
       f"- Released from step {meta['provenance']['step']} at commit "
       f"`{meta['provenance']['release_commit']}`.",
       "- Command(s):", ""]
@@ -132,13 +136,20 @@ def main(argv):
       "images held out by name hash (5 %). Never Kodak.",
       f"- Weights stored as {meta.get('weights_dtype', 'float32')}.", "",
       "## Loss curve", "", "![loss](loss.png)", ""]
-  for name, e in evals:
+  if evals:
+    # One table: the first evaluation (the released step) in full, earlier
+    # steps' MS-SSIM beside it, so the table shows what training gave.
+    name, e = evals[0]
+    others = evals[1:]
     lines += [f"## Rate-distortion: {name} (step {e['step']}, "
               f"{len(e['images'])} images)", "",
-              "| iterations | bpp (nominal) | MS-SSIM | PSNR (dB) | "
-              "reference MS-SSIM |", "|---|---|---|---|---|"]
+              "| iterations | bpp (nominal) | MS-SSIM | PSNR (dB) | " +
+              "".join(f"MS-SSIM at step {o['step']} ({n}) | "
+                      for n, o in others) + "reference MS-SSIM |",
+              "|---|---|---|---|" + "---|" * len(others) + "---|"]
     for k, (b, m, p) in enumerate(zip(e["bpp"], e["msssim"], e["psnr"])):
-      lines.append(f"| {k + 1} | {b:.3f} | {m:.4f} | {p:.2f} | "
+      lines.append(f"| {k + 1} | {b:.3f} | {m:.4f} | {p:.2f} | " +
+                   "".join(f"{o['msssim'][k]:.4f} | " for _, o in others) +
                    f"{REFERENCE_MSSSIM[k]:.4f} |")
     lines.append("")
   if evals:

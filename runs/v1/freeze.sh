@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Freezes the v1 run into the bundled model v1 (id 2) and its entropy model
+# (entropy id 2), then measures it. Run from the repository root, one stage
+# at a time or all in order:
+#
+#   bash runs/v1/freeze.sh STAGE
+#
+# Stages: release golden codes entropy entropy_release eval benchmark.
+# Environment (defaults are this machine's):
+#   RUN     the v1 training run          (/work/runs/v1)
+#   TRAIN   ../shared/data/train          (/work/shared/data/train)
+#   KODAK   the 24 Kodak images           (/work/shared/data/kodak)
+#   CODES   v1's code maps, outside git   (/work/data/codes_v1)
+#   EC_RUN  entropy fine-tuning run       (/work/runs/ec_v1)
+#   EC_INIT weights the fine-tuning starts from (compression/models/v0/entropy)
+#   EC_SECS wall-time limit of the fine-tuning (3600)
+set -euo pipefail
+RUN=${RUN:-/work/runs/v1}
+TRAIN=${TRAIN:-/work/shared/data/train}
+KODAK=${KODAK:-/work/shared/data/kodak}
+CODES=${CODES:-/work/data/codes_v1}
+EC_RUN=${EC_RUN:-/work/runs/ec_v1}
+EC_INIT=${EC_INIT:-compression/models/v0/entropy}
+EC_SECS=${EC_SECS:-3600}
+PY=${PY:-python}
+export PYTHONPATH=.
+
+case "${1:-}" in
+  release)
+    $PY -m residual_gru.release --train_dir="$RUN" \
+        --output_dir=compression/models/v1 --model_id=2 --name=v1 \
+        --register --make_default \
+        --description="The shipped model: the v1 recipe (configs/v1.json) trained to the end of its budget."
+    ;;
+  golden)
+    $PY -m tests.make_golden v1
+    ;;
+  codes)
+    $PY -m entropy_coder.build_codes --image_model=v1 \
+        --input_dir="$TRAIN/urban100" --scales=1,1.5,2 --crops_per_image=2 \
+        --output="$CODES/train.tfrecord.gz" --val_output="$CODES/val.tfrecord.gz"
+    ;;
+  entropy)
+    $PY -m entropy_coder.train --train_dir="$EC_RUN" --model=progressive \
+        --model_config=configs/entropy_coder/bundled_model.json \
+        --input_config="$CODES/input.json" \
+        --train_config=configs/entropy_coder/bundled_train.json \
+        --init_from="$EC_INIT" --val_data="$CODES/val.tfrecord.gz" \
+        --val_steps=500 --log_steps=100 --threads=1 --stop_after_secs="$EC_SECS"
+    ;;
+  entropy_release)
+    $PY -m entropy_coder.release --checkpoint="$EC_RUN/best" \
+        --model_dir=compression/models/v1 --entropy_id=2
+    $PY -m tests.make_golden v1 --entropy
+    ;;
+  eval)
+    $PY -m compression eval --images="$KODAK" --output_dir=runs/benchmarks/kodak_v1 \
+        --codecs=ours,jpeg --entropy --workers=1 --model=v1
+    ;;
+  benchmark)
+    $PY -m entropy_coder.benchmark --images="$KODAK" --model=v1 \
+        --output=runs/benchmarks/entropy_v1/results.json
+    ;;
+  *)
+    echo "usage: bash runs/v1/freeze.sh release|golden|codes|entropy|entropy_release|eval|benchmark" >&2
+    exit 2
+    ;;
+esac
