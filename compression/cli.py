@@ -121,7 +121,8 @@ def _parser():
   sp.add_argument("--codecs", default="ours,jpeg,webp,jpeg2000,avif,jpegxl",
                   help="Comma-separated subset (default: %(default)s).")
   sp.add_argument("--workers", type=int, default=2,
-                  help="Parallel processes (default: %(default)s).")
+                  help="Parallel processes (default: %(default)s; 0 = "
+                  "in this process).")
   sp.add_argument("--max_images", type=int, default=0,
                   help="Use only the first N images (0 = all).")
   sp.add_argument("--entropy", action="store_true",
@@ -345,6 +346,8 @@ def cmd_eval(args):
   if unknown:
     raise UsageError(f"Unknown codecs {sorted(unknown)}; choose from ours, "
                      f"{', '.join(anchors.CODECS)}.")
+  if args.workers < 0:
+    raise UsageError("--workers must be 0 or more.")
   paths = _expand([args.images], IMAGE_EXTENSIONS)
   if args.max_images:
     paths = paths[:args.max_images]

@@ -182,20 +182,29 @@ def evaluate(image_paths, codecs, output_dir, model=None, workers=2,
       else:
         tasks.append((codec, path, None, False))
   rows, failures = [], []
-  # spawn, not fork: forking a process whose TensorFlow thread pools are
-  # running deadlocks the children (seen: no task finished in 10 minutes).
-  context = multiprocessing.get_context("spawn")
-  with concurrent.futures.ProcessPoolExecutor(workers,
-                                              mp_context=context) as pool:
-    futures = {pool.submit(_task, t): t for t in tasks}
-    bar = tqdm(concurrent.futures.as_completed(futures), total=len(tasks),
-               unit="task", file=sys.stderr)
-    for future in bar:
+  if workers == 0:  # in this process (tests, debugging)
+    bar = tqdm(tasks, unit="task", file=sys.stderr)
+    for task in bar:
       try:
-        rows += future.result()
+        rows += _task(task)
       except Exception as e:  # one image's failure must not stop the run
-        failures.append(f"{futures[future][0]} {futures[future][1]}: {e}")
+        failures.append(f"{task[0]} {task[1]}: {e}")
         bar.write(f"error: {failures[-1]}", file=sys.stderr)
+  else:
+    # spawn, not fork: forking a process whose TensorFlow thread pools are
+    # running deadlocks the children (seen: no task finished in 10 minutes).
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(workers,
+                                                mp_context=context) as pool:
+      futures = {pool.submit(_task, t): t for t in tasks}
+      bar = tqdm(concurrent.futures.as_completed(futures), total=len(tasks),
+                 unit="task", file=sys.stderr)
+      for future in bar:
+        try:
+          rows += future.result()
+        except Exception as e:  # one image's failure must not stop the run
+          failures.append(f"{futures[future][0]} {futures[future][1]}: {e}")
+          bar.write(f"error: {failures[-1]}", file=sys.stderr)
   names = [os.path.basename(p) for p in image_paths]
   summary = summarize(rows, names)
   # Our codec also at its nominal rate k/8 bpp, as the papers plot it

@@ -266,3 +266,45 @@ def test_tfds_source_offline(tmp_path):
     stats = build_dataset.build(images, None, str(tmp_path / "he"), 32, 0.25,
                                 "he", 0.0, 1, 0)
   assert stats["images"] == 4 and stats["train_tiles"] == 4 * 3
+
+
+def test_release_and_model_card_of_two_steps(he_dir, tmp_path):
+  """Freezing a run and its card: the table holds the measured numbers."""
+  from compression import evaluation
+  run = tmp_path / "run"
+  (tmp_path / "img").mkdir()
+  Image.fromarray(synthetic_image(64, 96, seed=4)).save(
+      tmp_path / "img" / "a.png")
+  subprocess.run(_train_cmd(he_dir, run, 4, "--checkpoint_steps=2"),
+                 check=True, cwd=ROOT, capture_output=True, timeout=300)
+  evals = []
+  for steps in (2, 4):
+    folder = tmp_path / f"model{steps}"
+    subprocess.run([sys.executable, "-m", "residual_gru.release",
+                    f"--train_dir={run}", f"--output_dir={folder}",
+                    f"--checkpoint={run}/checkpoints/ckpt-{steps}",
+                    "--model_id=1000", f"--name=m{steps}"],
+                   check=True, cwd=ROOT, capture_output=True, timeout=120)
+    evals.append(evaluation.evaluate(
+        [str(tmp_path / "img" / "a.png")], ["ours"],
+        str(tmp_path / f"eval{steps}"), model=str(folder), workers=0))
+  assert [e["model"]["step"] for e in evals] == [2, 4]
+  subprocess.run([sys.executable, "-m", "residual_gru.model_card",
+                  f"--model_dir={tmp_path / 'model4'}", f"--train_dir={run}",
+                  f"--eval_json={tmp_path / 'eval4'}/results.json,"
+                  f"{tmp_path / 'eval2'}/results.json",
+                  "--command=python -m residual_gru.train ..."],
+                 check=True, cwd=ROOT, capture_output=True, timeout=120)
+  card = (tmp_path / "model4" / "MODEL_CARD.md").read_text()
+  assert "Training steps: 4;" in card and "MS-SSIM at step 2 (eval2)" in card
+  (row,) = [l for l in card.splitlines() if l.startswith("| 1 |")]
+  cells = [c.strip() for c in row.strip("|").split("|")]
+  final = evals[1]["summary"]["ours@nominal"]
+  early = evals[0]["summary"]["ours@nominal"]
+  assert cells[1] == "0.125"
+  assert cells[2] == f"{final['msssim']['mean'][0]:.4f}"
+  assert cells[3] == f"{final['psnr']['mean'][0]:.2f}"
+  assert cells[4] == f"{early['msssim']['mean'][0]:.4f}"
+  assert final["msssim"]["mean"] != early["msssim"]["mean"]
+  assert (tmp_path / "model4" / "loss.png").exists()
+  assert (tmp_path / "model4" / "rd.png").exists()
