@@ -308,3 +308,36 @@ def test_release_and_model_card_of_two_steps(he_dir, tmp_path):
   assert final["msssim"]["mean"] != early["msssim"]["mean"]
   assert (tmp_path / "model4" / "loss.png").exists()
   assert (tmp_path / "model4" / "rd.png").exists()
+
+
+def test_loss_trend_rule_and_forecast(tmp_path):
+  from residual_gru import loss_trend
+  # A held-out loss exactly linear in log(step): 0.2 - 0.01 ln(step).
+  steps = np.arange(1000, 20001, 1000)
+  with open(tmp_path / "history.jsonl", "w") as f:
+    for s in steps:
+      f.write(json.dumps({"step": int(s), "loss": 1.0}) + "\n")
+      f.write(json.dumps({"step": int(s),
+                          "val_loss": 0.2 - 0.01 * np.log(s)}) + "\n")
+  points = loss_trend.held_out(str(tmp_path))
+  assert len(points) == 20
+  rule = loss_trend.stopping_rule(points, 0.2)
+  expected = (0.01 * np.log(20000 / 16000)) / (0.2 - 0.01 * np.log(16000))
+  np.testing.assert_allclose(rule["improvement"], expected, rtol=1e-9)
+  fit = loss_trend.log_fit(points, 0.4)
+  np.testing.assert_allclose(fit["slope_per_doubling"], -0.01 * np.log(2),
+                             rtol=1e-9)
+  np.testing.assert_allclose(fit["predict"](40000),
+                             0.2 - 0.01 * np.log(40000), rtol=1e-9)
+  # Kodak results at two steps; MS-SSIM = 1 - loss at every rate.
+  paths = []
+  for s in (4000, 16000):
+    q = 1 - (0.2 - 0.01 * np.log(s))
+    path = tmp_path / f"eval{s}.json"
+    path.write_text(json.dumps({"model": {"step": s}, "summary": {
+        "ours@nominal": {"msssim": {"bpp": [0.125, 0.25],
+                                    "mean": [q, q]}}}}))
+    paths.append(str(path))
+  rows, fits = loss_trend.quality_vs_loss(points, paths)
+  assert [r[0] for r in rows] == [4000, 16000]
+  np.testing.assert_allclose(np.polyval(fits[1], 0.05), 0.95, rtol=1e-9)
