@@ -376,8 +376,9 @@ def train(model_config, train_config, train_dir, train_data, val_data=None,
         out_of_time or (checkpoint_steps and step % checkpoint_steps == 0)):
       checkpoint()
     if out_of_time:
-      logging.info("Stopping after %.0f s at step %d (--stop_after_secs).",
-                   time.time() - start_time, step)
+      logging.info("Stopping after %.0f s at step %d (%s).",
+                   time.time() - start_time, step,
+                   "SIGTERM" if stop_requested else "--stop_after_secs")
       break
   signal.signal(signal.SIGTERM, previous_handler)
   writer.flush()
