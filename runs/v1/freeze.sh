@@ -5,7 +5,7 @@
 #
 #   bash runs/v1/freeze.sh STAGE
 #
-# Stages: release golden codes entropy entropy_release eval benchmark.
+# Stages: release golden codes entropy entropy_release eval fp16 benchmark.
 # Environment (defaults are this machine's):
 #   RUN     the v1 training run          (/work/runs/v1)
 #   TRAIN   ../shared/data/train          (/work/shared/data/train)
@@ -57,12 +57,27 @@ case "${1:-}" in
     $PY -m compression eval --images="$KODAK" --output_dir=runs/benchmarks/kodak_v1 \
         --codecs=ours,jpeg --entropy --workers=1 --model=v1
     ;;
+  fp16)
+    # float16 release (eval above) against the float32 checkpoint, all of Kodak.
+    $PY -m residual_gru.evaluate --train_dir="$RUN" --images="$KODAK" --name=kodak_float32
+    $PY - "$RUN" <<'EOF'
+import json, sys
+run = sys.argv[1]
+step = json.load(open("compression/models/v1/model.json"))["provenance"]["step"]
+f32 = json.load(open(f"{run}/eval-{step}-kodak_float32.json"))
+f16 = json.load(open("runs/benchmarks/kodak_v1/results.json"))["summary"]["ours@nominal"]
+for key in ("msssim", "psnr"):
+  d = [abs(a - b) for a, b in zip(f32[key], f16[key]["mean"])]
+  print(f"{key}: float32 checkpoint vs float16 release, largest difference "
+        f"over 16 iterations {max(d):.5f}")
+EOF
+    ;;
   benchmark)
     $PY -m entropy_coder.benchmark --images="$KODAK" --model=v1 \
         --output=runs/benchmarks/entropy_v1/results.json
     ;;
   *)
-    echo "usage: bash runs/v1/freeze.sh release|golden|codes|entropy|entropy_release|eval|benchmark" >&2
+    echo "usage: bash runs/v1/freeze.sh release|golden|codes|entropy|entropy_release|eval|fp16|benchmark" >&2
     exit 2
     ;;
 esac
