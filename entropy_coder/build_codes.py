@@ -104,7 +104,11 @@ def main(argv):
   for path in (FLAGS.output, FLAGS.val_output):
     if path:
       os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  network = load_image_network(FLAGS.image_model)
+  from compression import errors
+  try:
+    network = load_image_network(FLAGS.image_model)
+  except (FileNotFoundError, errors.UnknownModelError) as e:
+    raise app.UsageError(str(e))
   paths = build_dataset._list_images(FLAGS.input_dir)
   scales = [float(f) for f in FLAGS.scales]
   if any(f < 1 for f in scales):

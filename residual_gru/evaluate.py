@@ -41,14 +41,25 @@ def define_flags():
 
 
 def load_checkpoint(train_dir, checkpoint=None):
-  """Model of a training run with its latest (or given) checkpoint."""
-  with open(os.path.join(train_dir, "config.json")) as f:
+  """Model of a training run with its latest (or given) checkpoint.
+
+  Raises FileNotFoundError (with a message for the user) when the run or
+  the checkpoint is not there.
+  """
+  config_path = os.path.join(train_dir, "config.json")
+  if not os.path.exists(config_path):
+    raise FileNotFoundError(f"{train_dir} is not a training run (no "
+                            "config.json).")
+  with open(config_path) as f:
     model_config = config_lib.ModelConfig.from_dict(json.load(f)["model"])
   model = model_lib.RNNCompressionModel(model_config)
   path = checkpoint or tf.train.latest_checkpoint(
       os.path.join(train_dir, "checkpoints"))
   if not path:
     raise FileNotFoundError(f"No checkpoint in {train_dir}.")
+  if not tf.io.gfile.exists(path + ".index"):
+    raise FileNotFoundError(f"No checkpoint {path} (give the path without "
+                            "its .index/.data suffix).")
   step = tf.Variable(0, dtype=tf.int64)
   tf.train.Checkpoint(weights=model_lib.named_variables(model),
                       step=step).restore(path).expect_partial(
@@ -98,7 +109,10 @@ def main(argv):
     paths = paths[:FLAGS.max_images]
   if not paths:
     raise app.UsageError("No images to evaluate.")
-  model, step = load_checkpoint(FLAGS.train_dir, FLAGS.checkpoint)
+  try:
+    model, step = load_checkpoint(FLAGS.train_dir, FLAGS.checkpoint)
+  except FileNotFoundError as e:
+    raise app.UsageError(str(e))
   images = [data.load_image(p, FLAGS.downscale) for p in paths]
   msssim, psnr, psnr_hvs = rate_distortion(model, images, FLAGS.iterations)
   result = {"step": step, "images": [os.path.basename(p) for p in paths],

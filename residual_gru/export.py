@@ -107,12 +107,16 @@ def main(argv):
   del argv
   if not FLAGS.export_dir or bool(FLAGS.model) == bool(FLAGS.train_dir):
     raise app.UsageError("Give --export_dir and one of --model, --train_dir.")
-  if FLAGS.train_dir:
-    from residual_gru import evaluate
-    network = evaluate.load_checkpoint(FLAGS.train_dir)[0]
-  else:
-    from compression import registry
-    network = registry.get(FLAGS.model).network
+  from compression import errors
+  try:
+    if FLAGS.train_dir:
+      from residual_gru import evaluate
+      network = evaluate.load_checkpoint(FLAGS.train_dir)[0]
+    else:
+      from compression import registry
+      network = registry.get(FLAGS.model).network
+  except (FileNotFoundError, errors.UnknownModelError) as e:
+    raise app.UsageError(str(e))
   print(f"Exported to {export(network, FLAGS.export_dir, FLAGS.version)}")
 
 

@@ -70,7 +70,11 @@ def main(argv):
       raise app.UsageError(f"--{name} is required.")
   if FLAGS.register and not 1 <= FLAGS.model_id < registry.FIRST_USER_ID:
     raise app.UsageError("Bundled releases take ids 1-999.")
-  network, step = evaluate.load_checkpoint(FLAGS.train_dir, FLAGS.checkpoint)
+  try:
+    network, step = evaluate.load_checkpoint(FLAGS.train_dir,
+                                             FLAGS.checkpoint)
+  except FileNotFoundError as e:
+    raise app.UsageError(str(e))
   with open(os.path.join(FLAGS.train_dir, "config.json")) as f:
     train_config = json.load(f)["train"]
   model = registry.save_model_dir(

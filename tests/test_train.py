@@ -341,3 +341,32 @@ def test_loss_trend_rule_and_forecast(tmp_path):
   rows, fits = loss_trend.quality_vs_loss(points, paths)
   assert [r[0] for r in rows] == [4000, 16000]
   np.testing.assert_allclose(np.polyval(fits[1], 0.05), 0.95, rtol=1e-9)
+
+
+@pytest.mark.parametrize("argv", [
+    ["residual_gru.evaluate", "--train_dir={run}", "--images={tmp}/img",
+     "--checkpoint={run}/checkpoints/ckpt-99"],
+    ["residual_gru.release", "--train_dir={run}", "--output_dir={tmp}/m",
+     "--model_id=1000", "--name=m", "--checkpoint={run}/checkpoints/ckpt-99"],
+    ["residual_gru.export", "--train_dir={tmp}/nothing",
+     "--export_dir={tmp}/e"],
+    ["entropy_coder.build_codes", "--image_model=no_such_model",
+     "--input_dir={tmp}", "--output={tmp}/c/train.tfrecord"],
+])
+def test_binaries_refuse_a_missing_checkpoint_or_model(tmp_path, argv):
+  run = tmp_path / "run"
+  (run / "checkpoints").mkdir(parents=True)
+  (run / "config.json").write_text(json.dumps(
+      {"model": config_lib.ModelConfig(width=0.125, iterations=2).to_dict(),
+       "train": {}}))
+  (tmp_path / "img").mkdir()
+  Image.fromarray(synthetic_image(32, 32, seed=1)).save(
+      tmp_path / "img" / "a.png")
+  args = [a.format(run=run, tmp=tmp_path) for a in argv]
+  proc = subprocess.run([sys.executable, "-m", *args], cwd=ROOT,
+                        capture_output=True, text=True, timeout=120)
+  assert proc.returncode != 0
+  assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+  assert "ckpt-99" in proc.stderr or "nothing" in proc.stderr or (
+      "no_such_model" in proc.stderr), proc.stderr[-2000:]
+  assert not (tmp_path / "m").exists() and not (tmp_path / "e").exists()
