@@ -5,14 +5,17 @@
 #
 #   bash runs/v1/freeze.sh STAGE
 #
-# Stages: release golden codes entropy entropy_release eval fp16 benchmark.
+# Stages, in order: release golden eval fp16 (the image model, released
+# beside v0, which stays the default), then codes entropy entropy_release
+# benchmark default (v1's entropy model; then v1 becomes the default, so
+# that new files are never larger than v0's entropy-coded ones).
 # Environment (defaults are this machine's):
 #   RUN     the v1 training run          (/work/runs/v1)
 #   TRAIN   ../shared/data/train          (/work/shared/data/train)
 #   KODAK   the 24 Kodak images           (/work/shared/data/kodak)
 #   CODES   v1's code maps, outside git   (/work/data/codes_v1)
 #   EC_RUN  entropy fine-tuning run       (/work/runs/ec_v1)
-#   EC_INIT weights the fine-tuning starts from (compression/models/v0/entropy)
+#   EC_INIT weights the fine-tuning starts from (stage 1: /work/scratch/v1_15k/entropy)
 #   EC_SECS wall-time limit of the fine-tuning (3600)
 set -euo pipefail
 RUN=${RUN:-/work/runs/v1}
@@ -20,7 +23,7 @@ TRAIN=${TRAIN:-/work/shared/data/train}
 KODAK=${KODAK:-/work/shared/data/kodak}
 CODES=${CODES:-/work/data/codes_v1}
 EC_RUN=${EC_RUN:-/work/runs/ec_v1}
-EC_INIT=${EC_INIT:-compression/models/v0/entropy}
+EC_INIT=${EC_INIT:-/work/scratch/v1_15k/entropy}
 EC_SECS=${EC_SECS:-3600}
 PY=${PY:-python}
 export PYTHONPATH=.
@@ -29,8 +32,8 @@ case "${1:-}" in
   release)
     $PY -m residual_gru.release --train_dir="$RUN" \
         --output_dir=compression/models/v1 --model_id=2 --name=v1 \
-        --register --make_default \
-        --description="The shipped model: the v1 recipe (configs/v1.json) trained to the end of its budget."
+        --register \
+        --description="The v1 recipe (configs/v1.json): the residual-GRU network at width 0.25, trained on CPU until its held-out loss stopped improving (see MODEL_CARD.md)."
     ;;
   golden)
     $PY -m tests.make_golden v1
@@ -55,7 +58,14 @@ case "${1:-}" in
     ;;
   eval)
     $PY -m compression eval --images="$KODAK" --output_dir=runs/benchmarks/kodak_v1 \
-        --codecs=ours,jpeg --entropy --workers=1 --model=v1
+        --codecs=ours,jpeg --workers=2 --model=v1
+    ;;
+  eval_entropy)
+    $PY -m compression eval --images="$KODAK" --output_dir=runs/benchmarks/kodak_v1_entropy \
+        --codecs=ours,jpeg --entropy --workers=2 --model=v1
+    ;;
+  default)
+    $PY -c "from residual_gru import release; release.register('v1', 2, True)"
     ;;
   fp16)
     # float16 release (eval above) against the float32 checkpoint, all of Kodak.
@@ -77,7 +87,7 @@ EOF
         --output=runs/benchmarks/entropy_v1/results.json
     ;;
   *)
-    echo "usage: bash runs/v1/freeze.sh release|golden|codes|entropy|entropy_release|eval|fp16|benchmark" >&2
+    echo "usage: bash runs/v1/freeze.sh release|golden|eval|fp16|codes|entropy|entropy_release|eval_entropy|benchmark|default" >&2
     exit 2
     ;;
 esac
