@@ -232,4 +232,37 @@ def evaluate(image_paths, codecs, output_dir, model=None, workers=2,
         for b, m, n in zip(c["bpp"], c["mean"], c["image_count"]):
           writer.writerow([codec, metric, b, m, n])
   plot(summary, output_dir)
+  if "ours@nominal" in summary:
+    with open(os.path.join(output_dir, "table.md"), "w") as f:
+      f.write(nominal_table(result))
   return result
+
+
+def nominal_table(result):
+  """Markdown: our codec at iteration k's nominal k/8 bpp, the reference's
+  published MS-SSIM, and the other codecs interpolated at the same rates."""
+  summary = result["summary"]
+  ours = summary["ours@nominal"]
+  anchors_ = [c for c in result["codecs"] if c != "ours" and c in summary]
+  name = (result.get("model") or {}).get("name", "ours")
+
+  def at(codec, metric, bpp):
+    c = summary[codec][metric]
+    for b, m, n in zip(c["bpp"], c["mean"], c["image_count"]):
+      if abs(b - bpp) < 1e-9 and n == len(result["images"]):
+        return f"{m:.4f}" if metric == "msssim" else f"{m:.2f}"
+    return "–"
+
+  head = (["iterations", "bpp", f"{name} MS-SSIM", "reference MS-SSIM"] +
+          [f"{a.upper()} MS-SSIM" for a in anchors_] + [f"{name} PSNR"] +
+          [f"{a.upper()} PSNR" for a in anchors_])
+  lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+  ref_bpp, ref = REFERENCE["msssim"]
+  for k, bpp in enumerate(ours["msssim"]["bpp"]):
+    cells = [str(k + 1), f"{bpp:.3f}", at("ours@nominal", "msssim", bpp),
+             f"{ref[ref_bpp.index(bpp)]:.4f}" if bpp in ref_bpp else "–"]
+    cells += [at(a, "msssim", bpp) for a in anchors_]
+    cells += [at("ours@nominal", "psnr", bpp)]
+    cells += [at(a, "psnr", bpp) for a in anchors_]
+    lines.append("| " + " | ".join(cells) + " |")
+  return "\n".join(lines) + "\n"

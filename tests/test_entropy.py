@@ -353,6 +353,14 @@ def test_eval_entropy_rows_match_raw_quality(entropy_model_dir, tmp_path):
       "id": meta["id"], "name": meta["name"],
       "step": meta.get("provenance", {}).get("step"),
       "entropy_id": entropy_meta["id"]}
+  # table.md: iteration k at k/8 bpp with the measured mean MS-SSIM.
+  table = (out / "table.md").read_text().splitlines()
+  assert table[0].startswith("| iterations | bpp | with-entropy MS-SSIM |")
+  nominal = result["summary"]["ours@nominal"]["msssim"]
+  for k in range(4):
+    cells = [c.strip() for c in table[2 + k].strip("|").split("|")]
+    assert cells[:3] == [str(k + 1), f"{(k + 1) / 8:.3f}",
+                         f"{nominal['mean'][k]:.4f}"]
   rows = result["rows"]
   raw = {r["knob"]: r for r in rows if r["codec"] == "ours"}
   coded = {r["knob"]: r for r in rows if r["codec"] == "ours-entropy"}
