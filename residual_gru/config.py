@@ -11,11 +11,20 @@ import json
 from residual_gru import layers
 
 FRAMEWORKS = ("one_shot", "additive", "scaled_additive")
-LOSSES = ("l1", "msssim", "mixed")
+LOSSES = ("l1", "msssim", "mixed", "ssim_l1")
+SCHEDULES = ("staircase", "cosine")
 
 
 class DictConfig:
-  """from_dict / to_dict for the frozen config dataclasses."""
+  """from_dict / to_dict for the frozen config dataclasses.
+
+  Fields added after a model was released are listed in ``_ADDED`` with the
+  value that means "as before"; ``to_dict`` leaves them out at that value,
+  so the config files of existing runs and releases read and compare as
+  they always did.
+  """
+
+  _ADDED = {}
 
   @classmethod
   def from_dict(cls, d):
@@ -27,7 +36,8 @@ class DictConfig:
     return cls(**d)
 
   def to_dict(self):
-    return dataclasses.asdict(self)
+    return {k: v for k, v in dataclasses.asdict(self).items()
+            if k not in self._ADDED or v != self._ADDED[k]}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +52,10 @@ class ModelConfig(DictConfig):
   d_rnn1_kernel: int = 2           # input kernel of D-RNN#1 (Figure 1: 2x2)
   input_scale: float = 0.9         # uint8 -> [-input_scale, input_scale]
   output_activation: str = "tanh"  # of D-Conv#2: tanh | linear
+  decoder_width: float = 0.0       # 0 = width; a wider decoder only
+  priming_steps: int = 0           # extra decoder steps on the first codes
+
+  _ADDED = {"decoder_width": 0.0, "priming_steps": 0}
 
   def __post_init__(self):
     if self.framework not in FRAMEWORKS:
@@ -54,8 +68,10 @@ class ModelConfig(DictConfig):
       raise ValueError(f"Unknown decoder_cell {self.decoder_cell!r}.")
     if self.output_activation not in ("tanh", "linear"):
       raise ValueError("output_activation must be 'tanh' or 'linear'.")
-    if not 0 < self.width <= 4:
-      raise ValueError("width must be in (0, 4].")
+    if not 0 < self.width <= 4 or not 0 <= self.decoder_width <= 4:
+      raise ValueError("width and decoder_width must be in (0, 4].")
+    if not 0 <= self.priming_steps <= 16:
+      raise ValueError("priming_steps must be 0 to 16.")
     if self.bits < 1 or self.iterations < 1:
       raise ValueError("bits and iterations must be positive.")
 
@@ -69,9 +85,13 @@ class ModelConfig(DictConfig):
   def decoder_cell_type(self):
     return self.decoder_cell or self.cell
 
-  def depth(self, paper_depth):
+  def depth(self, paper_depth, width=None):
     """Scaled depth, a multiple of 4 so depth-to-space(2) divides it."""
-    return max(4, int(round(paper_depth * self.width / 4.0)) * 4)
+    width = self.width if width is None else width
+    return max(4, int(round(paper_depth * width / 4.0)) * 4)
+
+  def decoder_depth(self, paper_depth):
+    return self.depth(paper_depth, self.decoder_width or self.width)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,17 +99,28 @@ class TrainConfig(DictConfig):
   """Optimisation settings; flags of the training binary override them."""
   batch_size: int = 32        # global batch (split across replicas)
   patch_size: int = 32        # training tiles are patch_size^2 (section 4)
-  loss: str = "l1"            # l1 (paper) | msssim | mixed
+  loss: str = "l1"            # l1 (paper) | msssim | mixed | ssim_l1
   msssim_weight: float = 0.84  # of (1 - MS-SSIM) in "mixed"; the rest is L1
   learning_rate: float = 5e-4
   adam_epsilon: float = 1e-7
   decay_rate: float = 1.0     # staircase: lr * decay_rate^floor(step/decay_steps)
   decay_steps: int = 10000
   max_steps: int = 20000
+  # "cosine": learning_rate * (1 + cos(pi * progress)) / 2, progress going
+  # from 0 at schedule_start to 1 at max_steps; staircase ignores both.
+  lr_schedule: str = "staircase"
+  schedule_start: int = 0
+  warmup_steps: int = 0       # linear ramp from schedule_start
+
+  _ADDED = {"lr_schedule": "staircase", "schedule_start": 0,
+            "warmup_steps": 0}
 
   def __post_init__(self):
     if self.loss not in LOSSES:
       raise ValueError(f"loss must be one of {LOSSES}, not {self.loss!r}")
+    if self.lr_schedule not in SCHEDULES:
+      raise ValueError(f"lr_schedule must be one of {SCHEDULES}, not "
+                       f"{self.lr_schedule!r}")
     if self.patch_size % 32:
       raise ValueError("patch_size must be a multiple of 32.")
     if self.batch_size < 1 or self.max_steps < 0 or self.decay_steps < 1:

@@ -76,12 +76,13 @@ class Decoder(_ConfiguredLayer):
     super().__init__(**kwargs)
     self.config = config
     c, cell = config, config.decoder_cell_type
-    self.conv_in = keras.layers.Conv2D(c.depth(512), 1, name="d_conv_1")
+    depth = c.decoder_depth
+    self.conv_in = keras.layers.Conv2D(depth(512), 1, name="d_conv_1")
     self.rnns = [
-        layers.make_cell(cell, c.depth(512), c.d_rnn1_kernel, 1, 1, "d_rnn_1"),
-        layers.make_cell(cell, c.depth(512), 3, 1, 1, "d_rnn_2"),
-        layers.make_cell(cell, c.depth(256), 3, 1, 3, "d_rnn_3"),
-        layers.make_cell(cell, c.depth(128), 3, 1, 3, "d_rnn_4"),
+        layers.make_cell(cell, depth(512), c.d_rnn1_kernel, 1, 1, "d_rnn_1"),
+        layers.make_cell(cell, depth(512), 3, 1, 1, "d_rnn_2"),
+        layers.make_cell(cell, depth(256), 3, 1, 3, "d_rnn_3"),
+        layers.make_cell(cell, depth(128), 3, 1, 3, "d_rnn_4"),
     ]
     activation = None if c.output_activation == "linear" else "tanh"
     self.conv_out = keras.layers.Conv2D(3, 1, activation=activation,
@@ -170,6 +171,24 @@ class RNNCompressionModel(keras.Model):
       residual = residual * layers.zero_order_hold(gain, BLOCK)
     return self.encoder(residual, state, noise=noise, training=training)
 
+  def prime(self, bits, state):
+    """Decoder hidden-state priming (Johnston et al. 2018, section 3.1).
+
+    ``priming_steps`` extra decoder steps on the first iteration's codes,
+    whose outputs are dropped, before the step that reconstructs: the
+    hidden state gathers wider spatial context for no extra bits.
+    """
+    for _ in range(self.config.priming_steps):
+      _, state = self.decoder(bits, state)
+    return state
+
+  def _prime_first(self, t, bits, state):
+    """``prime`` at iteration 0 of a tf.range loop, identity after it."""
+    if not self.config.priming_steps:
+      return state
+    return tf.cond(tf.equal(t, 0), lambda: self.prime(bits, state),
+                   lambda: state)
+
   def decode_step(self, bits, recon, gain, state):
     out, state = self.decoder(bits, state)
     framework = self.config.framework
@@ -201,6 +220,8 @@ class RNNCompressionModel(keras.Model):
       bits, enc_state = self.encode_step(
           x, recon, gain, enc_state, training=training,
           noise=noise[:, t] if training else None)
+      if t == 0:
+        dec_state = self.prime(bits, dec_state)
       recon, gain, dec_state = self.decode_step(bits, recon, gain, dec_state)
       outputs.append(recon)
     return outputs
@@ -232,6 +253,7 @@ class RNNCompressionModel(keras.Model):
     codes = tf.TensorArray(tf.uint8, size=iterations)
     for t in tf.range(iterations):
       bits, enc_state = self.encode_step(x, recon, gain, enc_state)
+      dec_state = self._prime_first(t, bits, dec_state)
       recon, gain, dec_state = self.decode_step(bits, recon, gain, dec_state)
       codes = codes.write(t, tf.cast(bits[0] > 0, tf.uint8))
     pixels = self.to_pixels(recon[0, :height, :width])
@@ -260,6 +282,7 @@ class RNNCompressionModel(keras.Model):
     dec_state = self.decoder.initial_state(1, h, w)
     images = tf.TensorArray(tf.float32, size=n if keep_all else 1)
     for t in tf.range(n):
+      dec_state = self._prime_first(t, codes[t], dec_state)
       recon, gain, dec_state = self.decode_step(codes[t], recon, gain,
                                                 dec_state)
       if keep_all:

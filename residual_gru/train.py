@@ -76,9 +76,22 @@ def define_flags():
 
 
 def learning_rate_at(train_config, step):
-  """Staircase decay, as the reference's exponential_decay(staircase=True)."""
-  return train_config.learning_rate * train_config.decay_rate ** (
-      step // train_config.decay_steps)
+  """The learning rate of a step (a pure function, so resuming is exact).
+
+  "staircase" is the reference's exponential_decay(staircase=True);
+  "cosine" anneals from schedule_start (e.g. the step a run was warm-started
+  at) to max_steps. Either is ramped up linearly over warmup_steps.
+  """
+  c = train_config
+  if c.lr_schedule == "cosine":
+    span = max(c.max_steps - c.schedule_start, 1)
+    progress = min(max(step - c.schedule_start, 0) / span, 1.0)
+    lr = c.learning_rate * 0.5 * (1.0 + np.cos(np.pi * progress))
+  else:
+    lr = c.learning_rate * c.decay_rate ** (step // c.decay_steps)
+  if c.warmup_steps:
+    lr *= min(1.0, (max(step - c.schedule_start, 0) + 1) / c.warmup_steps)
+  return float(lr)
 
 
 def msssim_scales(patch_size, filter_size=11):
@@ -129,8 +142,45 @@ def msssim_loss_terms(x, y, scales):
   return tf.reduce_mean(tf.exp(log_msssim), axis=-1)  # mean over channels
 
 
+SSIM_BLOCK = 8  # pixels per side of the blocks the SSIM weights come from
+
+
+def ssim_dissimilarity_weights(x, y, block=SSIM_BLOCK):
+  """Per-pixel weights 1 - SSIM(x, y) of each block, mean 1 per image.
+
+  The SSIM-weighted L1 of Johnston et al. 2018 ("Improved lossy image
+  compression with priming and spatially adaptive bit rates for recurrent
+  networks", section 3.3): pixels in blocks the reconstruction renders badly
+  count more. SSIM (the usual c1, c2 for [0, 1] images) is taken over
+  non-overlapping block x block windows per channel and averaged over the
+  channels; the weights carry no gradient and are scaled to mean 1 per
+  image (with a 1e-3 floor, so a perfect reconstruction weighs pixels
+  equally), which keeps the loss on the L1 scale.
+  """
+  x, y = tf.stop_gradient(x), tf.stop_gradient(y)
+  c1, c2 = 0.01 ** 2, 0.03 ** 2
+  pool = lambda t: tf.nn.avg_pool2d(t, block, block, "VALID")
+  mx, my = pool(x), pool(y)
+  sxx = pool(x * x) - mx * mx
+  syy = pool(y * y) - my * my
+  sxy = pool(x * y) - mx * my
+  ssim = ((2 * mx * my + c1) * (2 * sxy + c2) /
+          ((mx * mx + my * my + c1) * (sxx + syy + c2)))
+  w = tf.maximum(1.0 - tf.reduce_mean(ssim, axis=-1, keepdims=True), 0.0)
+  w = w + 1e-3
+  w = w / tf.reduce_mean(w, axis=[1, 2, 3], keepdims=True)
+  w = tf.repeat(tf.repeat(w, block, axis=1), block, axis=2)
+  return tf.stop_gradient(w)
+
+
 def iteration_losses(train_config, model, x, reconstructions):
   """Per-iteration loss; their mean is the training objective."""
+  if train_config.loss == "ssim_l1":
+    to01 = lambda t: model.to_pixels(t) / 255.0
+    target = to01(x)
+    return tf.stack([
+        tf.reduce_mean(ssim_dissimilarity_weights(target, to01(r)) *
+                       tf.abs(x - r)) for r in reconstructions])
   l1 = model_lib.iteration_losses(x, reconstructions)
   if train_config.loss == "l1":
     return l1
