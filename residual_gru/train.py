@@ -64,6 +64,10 @@ def define_flags():
   flags.DEFINE_float("stop_after_secs", 0, "Checkpoint and exit after this "
                      "much wall time (0 = run to max_steps); for sessions with "
                      "a time limit.")
+  flags.DEFINE_float("stop_after_cpu_secs", 0, "Checkpoint and exit once "
+                     "the run's CPU time (this process's, added to what "
+                     "history.jsonl recorded for earlier sessions) reaches "
+                     "this; recipes are compared at equal CPU time.")
   flags.DEFINE_enum("strategy", "default", ["default", "mirrored",
                                             "multi_worker"],
                     "tf.distribute strategy.")
@@ -319,6 +323,16 @@ def _check_config(train_dir, model_config, train_config, write=True):
     _write_json(path, wanted)
 
 
+def recorded_cpu_secs(history_path):
+  """CPU seconds the run had used by its last history record (0 if none)."""
+  cpu = 0.0
+  if os.path.exists(history_path):
+    with open(history_path) as f:
+      for line in f:
+        cpu = json.loads(line).get("cpu_secs", cpu)
+  return cpu
+
+
 def _format_secs(secs):
   secs = int(secs)
   return f"{secs // 3600}h{secs % 3600 // 60:02d}m{secs % 60:02d}s"
@@ -326,9 +340,10 @@ def _format_secs(secs):
 
 def train(model_config, train_config, train_dir, train_data, val_data=None,
           seed=1, strategy=None, checkpoint_secs=600, checkpoint_steps=0,
-          log_steps=20, val_steps=500, val_tiles=512, stop_after_secs=0):
+          log_steps=20, val_steps=500, val_tiles=512, stop_after_secs=0,
+          stop_after_cpu_secs=0):
   """Runs (or resumes) training; returns the Trainer."""
-  start_time = time.time()
+  start_time, start_cpu = time.time(), time.process_time()
   strategy = strategy or tf.distribute.get_strategy()
   tf.io.gfile.makedirs(train_dir)
   # Under multi-worker only the chief writes config, history and summaries.
@@ -362,7 +377,11 @@ def train(model_config, train_config, train_dir, train_data, val_data=None,
     writer = val_writer = tf.summary.create_noop_writer()
   history_path = os.path.join(train_dir, "history.jsonl")
 
+  cpu_before = recorded_cpu_secs(history_path)
+  run_cpu = lambda: cpu_before + time.process_time() - start_cpu
+
   def append_history(record):
+    record["cpu_secs"] = round(run_cpu(), 1)
     if chief:
       with open(history_path, "a") as f:
         f.write(json.dumps(record) + "\n")
@@ -420,15 +439,17 @@ def train(model_config, train_config, train_dir, train_data, val_data=None,
                       "loss": float(per_iter.mean())})
     if val is not None and (step % val_steps == 0 or step == end):
       logging.info("step %d validation loss %.5f", step, validate())
-    out_of_time = bool(stop_requested) or (
-        stop_after_secs and time.time() - start_time >= stop_after_secs)
+    out_of_time = bool(stop_requested) or bool(
+        stop_after_secs and time.time() - start_time >= stop_after_secs) or (
+        bool(stop_after_cpu_secs and run_cpu() >= stop_after_cpu_secs))
     if (time.time() - last_ckpt >= checkpoint_secs or step == end or
         out_of_time or (checkpoint_steps and step % checkpoint_steps == 0)):
       checkpoint()
     if out_of_time:
-      logging.info("Stopping after %.0f s at step %d (%s).",
-                   time.time() - start_time, step,
-                   "SIGTERM" if stop_requested else "--stop_after_secs")
+      append_history({"step": step, "time": time.time()})
+      logging.info("Stopping after %.0f s (run CPU %.0f s) at step %d (%s).",
+                   time.time() - start_time, run_cpu(), step,
+                   "SIGTERM" if stop_requested else "the time limit")
       break
   signal.signal(signal.SIGTERM, previous_handler)
   writer.flush()
@@ -459,7 +480,7 @@ def main(argv):
     train(model_config, train_config, FLAGS.train_dir, FLAGS.train_data,
           FLAGS.val_data, FLAGS.seed, strategy, FLAGS.checkpoint_secs,
           FLAGS.checkpoint_steps, FLAGS.log_steps, FLAGS.val_steps,
-          FLAGS.val_tiles, FLAGS.stop_after_secs)
+          FLAGS.val_tiles, FLAGS.stop_after_secs, FLAGS.stop_after_cpu_secs)
   except (FileNotFoundError, ValueError) as e:
     raise app.UsageError(str(e))
 

@@ -252,6 +252,24 @@ def test_sigterm_checkpoints_and_stops(he_dir, tmp_path):
   assert path and 2 <= int(path.rsplit("-", 1)[1]) < 100000
 
 
+def test_cpu_budget_adds_up_over_resumed_sessions(he_dir, tmp_path):
+  """--stop_after_cpu_secs counts the CPU of earlier sessions too."""
+  run_dir = tmp_path / "run"
+  history = run_dir / "history.jsonl"
+  subprocess.run(_train_cmd(he_dir, run_dir, 4), check=True, cwd=ROOT,
+                 capture_output=True, timeout=300)
+  first = train.recorded_cpu_secs(str(history))
+  assert first > 0
+  # A budget already spent: the resumed run stops after one step.
+  subprocess.run(_train_cmd(he_dir, run_dir, 1000,
+                            f"--stop_after_cpu_secs={first}"),
+                 check=True, cwd=ROOT, capture_output=True, timeout=300)
+  records = [json.loads(l) for l in history.read_text().splitlines()]
+  assert records[-1]["step"] == 5
+  cpu = [r["cpu_secs"] for r in records]
+  assert cpu == sorted(cpu) and cpu[-1] > first
+
+
 def test_tfds_source_offline(tmp_path):
   tfds = pytest.importorskip("tensorflow_datasets")
   pictures = np.stack([synthetic_image(96, 128, seed=i) for i in range(4)])
