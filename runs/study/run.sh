@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The recipe study: candidates warm-started from v1, each trained for the
+# same CPU time on one thread, scored on held-out images of the training
+# sources (never Kodak). Run from the repository root:
+#
+#   bash runs/study/run.sh setup NAME        # warm start NAME from v1
+#   bash runs/study/run.sh train NAME SECS   # train NAME until its run has used SECS CPU seconds
+#   bash runs/study/run.sh eval NAME         # held-out MS-SSIM/PSNR of NAME's latest checkpoint
+#   bash runs/study/run.sh table             # runs/study/table.md and results.json
+#
+# NAME is a config in configs/study/. Environment (defaults are this machine's):
+#   STUDY   where the candidates' runs live            (/work/runs/study)
+#   DATA    the v1 run's HE tiles (runs/v1/COMMAND.md)  (/work/data/v1)
+#   TRAIN   ../shared/data/train                        (/work/shared/data/train)
+#   SNAP    a git worktree of a fixed commit to train from (.)
+set -euo pipefail
+STUDY=${STUDY:-/work/runs/study}
+DATA=${DATA:-/work/data/v1}
+TRAIN=${TRAIN:-/work/shared/data/train}
+SNAP=${SNAP:-.}
+PY=${PY:-python}
+export PYTHONPATH=$SNAP
+
+name=${2:-}
+run=$STUDY/$name
+case "${1:-}" in
+  setup)
+    # v1's resume checkpoint as a run the widening can read.
+    src=$STUDY/v1src
+    if [ ! -d "$src/checkpoints" ]; then
+      mkdir -p "$src/checkpoints"
+      cp runs/v1/checkpoint/* "$src/checkpoints/"
+      cp runs/v1/config.json "$src/"
+    fi
+    [ -e "$run/checkpoints" ] && { echo "$run already exists" >&2; exit 1; }
+    case "$name" in
+      wide|wide_dec)
+        $PY -m residual_gru.widen --from_run="$src" --train_dir="$run" \
+            --config="configs/study/$name.json" ;;
+      *)
+        mkdir -p "$run/checkpoints"
+        cp runs/v1/checkpoint/* "$run/checkpoints/" ;;
+    esac
+    ;;
+  train)
+    secs=${3:?CPU seconds}
+    (cd "$SNAP" && nice -n 5 $PY -m residual_gru.train \
+        --config="configs/study/$name.json" --train_dir="$run" \
+        --train_data="$DATA/he32_bsds2/train-*,$DATA/he32_urban2/train-*,$DATA/he32_urban1/train-*" \
+        --val_data="$DATA/he32_bsds2/val.tfrecord,$DATA/he32_urban2/val.tfrecord,$DATA/he32_urban1/val.tfrecord" \
+        --seed=1 --threads=1 --checkpoint_secs=600 --val_steps=1000 --log_steps=100 \
+        --stop_after_cpu_secs="$secs" ${STOP_AFTER_SECS:+--stop_after_secs=$STOP_AFTER_SECS}) \
+        >> "$run/train_log.txt" 2>&1
+    ;;
+  eval)
+    # Held out by build_dataset's name hash (fraction 0.05): BSDS500 at half
+    # size, as its JPEGs are trained on, and Urban100 at full size.
+    $PY -m residual_gru.evaluate --train_dir="$run" --images="$TRAIN/bsds500" \
+        --held_out_fraction=0.05 --downscale=2 --name=heldout_bsds2
+    $PY -m residual_gru.evaluate --train_dir="$run" --images="$TRAIN/urban100" \
+        --held_out_fraction=0.05 --downscale=1 --name=heldout_urban1
+    ;;
+  table)
+    $PY -m residual_gru.study --study_dir="$STUDY" --output_dir=runs/study
+    ;;
+  *)
+    echo "usage: bash runs/study/run.sh setup|train|eval NAME [CPU_SECS] | table" >&2
+    exit 2
+    ;;
+esac
