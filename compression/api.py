@@ -16,34 +16,6 @@ import numpy as np
 from compression import container, errors, images, metrics, registry
 
 
-def _check_iterations(iterations, network, what="iterations"):
-  limit = network.config.iterations
-  if isinstance(iterations, bool) or not isinstance(iterations,
-                                                    (int, np.integer)):
-    raise errors.CodecError(f"{what} must be a whole number, "
-                            f"not {iterations!r}.")
-  if not 1 <= iterations <= limit:
-    raise errors.CodecError(f"{what} must be 1 to {limit} for this model, "
-                            f"not {iterations}.")
-  return int(iterations)
-
-
-def encode_bits(pixels, model, iterations):
-  """uint8 H x W x 3 -> uint8 {0,1} codes [iterations, h, w, 32]."""
-  bits, _ = model.network.compress(pixels, np.int32(iterations))
-  return bits.numpy()
-
-
-def decode_bits(bits, width, height, model, progressive=False):
-  """Codes [n, h, w, 32] -> uint8 H x W x 3 (or [n, H, W, 3] if progressive)."""
-  from residual_gru import model as model_lib
-  net = model.network
-  fn = net.decompress_progressive if progressive else net.decompress
-  return model_lib.pixels_to_uint8(
-      fn(np.asarray(bits, np.uint8), np.int32(height), np.int32(width))
-  ).numpy()
-
-
 def compress(image, iterations=16, model=None, target_bpp=None,
              target_msssim=None, entropy_coding=None):
   """Compresses an image to the bytes of a container file.
@@ -64,66 +36,35 @@ def compress(image, iterations=16, model=None, target_bpp=None,
   """
   if target_bpp is not None and target_msssim is not None:
     raise errors.CodecError("Give target_bpp or target_msssim, not both.")
+  for name, value in (("target_bpp", target_bpp),
+                      ("target_msssim", target_msssim)):
+    if value is not None and (isinstance(value, bool) or not isinstance(
+        value, (int, float, np.integer, np.floating)) or not value > 0):
+      raise errors.CodecError(f"{name} must be a positive number, not "
+                              f"{value!r}.")
   pixels = images.load(image)  # Bad input is reported before model errors.
-  chosen = registry.get(model)
+  chosen = registry.get(model).codec
   height, width = pixels.shape[:2]
-  net = chosen.network
   if target_bpp is not None:
     iterations = _iterations_for_bpp(target_bpp, width, height, chosen)
   elif target_msssim is not None:
-    iterations = net.config.iterations
+    iterations = chosen.max_iterations
   else:
-    iterations = _check_iterations(iterations, net)
-  bits = encode_bits(pixels, chosen, iterations)
+    iterations = chosen.check_iterations(iterations)
+  bits = chosen.encode(pixels, iterations)
   if target_msssim is not None:
-    every = decode_bits(bits, width, height, chosen, progressive=True)
+    every = chosen.decode(bits, width, height, progressive=True)
     iterations = len(bits)
     for k in range(len(bits)):
       if metrics.msssim(pixels, every[k]) >= target_msssim:
         iterations = k + 1
         break
     bits = bits[:iterations]
-  return pack(bits, width, height, chosen, entropy_coding)
-
-
-def pack(bits, width, height, model, entropy_coding=None):
-  """Codes [n, h, w, 32] -> file bytes, raw or range coded."""
-  entropy = model.entropy
-  if entropy_coding and entropy is None:
-    raise errors.CodecError(f"Model {model.name} has no entropy coder.")
-  if entropy is not None and entropy_coding is not False:
-    from entropy_coder import coding
-    entropy_id, engine = entropy
-    if len(bits) <= engine.config.coded_layers:
-      return container.Container(
-          model_id=model.id, width=width, height=height,
-          segments=coding.encode(engine, np.asarray(bits, np.uint8)),
-          payload_type=container.ENTROPY_CODED,
-          entropy_id=entropy_id).to_bytes()
-  return container.Container(
-      model_id=model.id, width=width, height=height,
-      segments=container.pack_bits(bits)).to_bytes()
-
-
-def unpack(c, model):
-  """A parsed container -> codes [n, h, w, 32]."""
-  if c.payload_type == container.RAW:
-    return container.unpack_bits(c.segments, c.width, c.height)
-  entropy = model.entropy
-  if entropy is None or entropy[0] != c.entropy_id:
-    raise errors.UnknownModelError(
-        f"The file is entropy coded with entropy model {c.entropy_id}, which "
-        f"model {model.name} does not have.")
-  from entropy_coder import coding
-  h, w = container.code_map_size(c.width, c.height)
-  try:
-    return coding.decode(entropy[1], c.segments, h, w)
-  except (ValueError, RuntimeError) as e:
-    raise errors.FormatError(f"The entropy-coded payload is invalid: {e}")
+  return chosen.pack(bits, width, height, entropy_coding)
 
 
 def _iterations_for_bpp(target_bpp, width, height, model):
-  limit = model.network.config.iterations
+  limit = model.max_iterations
   fits = [k for k in range(1, limit + 1)
           if _bpp_of(width, height, model, k) <= target_bpp]
   if not fits:
@@ -137,8 +78,8 @@ def _iterations_for_bpp(target_bpp, width, height, model):
 def _bpp_of(width, height, model, k):
   """Whole-file bpp of k raw iterations (sizes do not depend on the bits)."""
   segment = b"\0" * container.raw_segment_bytes(width, height)
-  c = container.Container(model_id=model.id, width=width, height=height,
-                          segments=[segment] * k)
+  c = container.Container(model_id=model.model_id, width=width,
+                          height=height, segments=[segment] * k)
   return 8.0 * len(c.to_bytes()) / (width * height)
 
 
@@ -176,19 +117,14 @@ def decompress(data, iterations=None, model=None, progressive=False):
     progressive: return every iteration's image as [n, H, W, 3].
   """
   c = read(data)
-  chosen = registry.for_file(c.model_id, model)
+  chosen = registry.for_file(c.model_id, model).codec
   if iterations is not None:
-    iterations = _check_iterations(iterations, chosen.network)
+    iterations = chosen.check_iterations(iterations)
     if iterations > c.iterations:
       raise errors.CodecError(f"The file holds only {c.iterations} "
                               f"iterations, not {iterations}.")
     c = c.truncated(iterations)
-  if c.iterations > chosen.network.config.iterations:
-    raise errors.FormatError(
-        f"The file holds {c.iterations} iterations; its model makes at most "
-        f"{chosen.network.config.iterations}.")
-  return decode_bits(unpack(c, chosen), c.width, c.height, chosen,
-                     progressive)
+  return chosen.decompress(c, progressive)
 
 
 def truncate(data, iterations):

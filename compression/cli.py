@@ -179,7 +179,7 @@ def _parser():
 
 
 def _configure_tensorflow(threads):
-  from compression import quiet
+  from residual_gru import quiet
   tf = quiet.import_tensorflow()
   if threads:
     tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -224,11 +224,12 @@ def _batch(inputs, output, extensions, new_ext, work):
   return 1 if failed else 0
 
 
-def _model_or_graph(name):
+def _codec(name):
+  """A bundled model, a model folder or the released .pb, as a Codec."""
   from compression import reference, registry
   if name and name.endswith(".pb"):
     return reference.FrozenGraph(name)
-  return registry.get(name)
+  return registry.get(name).codec
 
 
 def cmd_encode(args):
@@ -302,34 +303,26 @@ def cmd_msssim(args):
 
 
 def cmd_encoder(args):
-  from compression import api, images, reference
+  from compression import images, reference
   if not 0 <= args.iteration <= 15:
     raise UsageError("--iteration must be 0-15 (keeps iterations 0..N).")
   pixels = images.load(args.input_image)
-  model = _model_or_graph(args.model)
   n = args.iteration + 1
-  if isinstance(model, reference.FrozenGraph):
-    bits = model.encode(pixels, reference.REFERENCE_ITERATIONS)[:n]
-  else:
-    bits = api.encode_bits(pixels, model, n)
+  bits = _codec(args.model).encode(pixels, n)
   reference.write_npz(args.output_codes, bits, *pixels.shape[:2])
   print(f"{args.input_image} -> {args.output_codes}: {n} iterations")
   return 0
 
 
 def cmd_decoder(args):
-  from compression import api, images, reference
+  from compression import images, reference
   bits, (height, width) = reference.read_npz(args.input_codes)
   if args.iteration >= 0:
     if args.iteration >= len(bits):
       raise UsageError(f"--iteration {args.iteration}: the file holds "
                        f"iterations 0..{len(bits) - 1}.")
     bits = bits[:args.iteration + 1]
-  model = _model_or_graph(args.model)
-  if isinstance(model, reference.FrozenGraph):
-    every = model.decode(bits)[:, :height, :width]
-  else:
-    every = api.decode_bits(bits, width, height, model, progressive=True)
+  every = _codec(args.model).decode(bits, width, height, progressive=True)
   os.makedirs(args.output_directory, exist_ok=True)
   for i, image in enumerate(every):
     images.save_png(os.path.join(args.output_directory, f"image_{i:02d}.png"),
@@ -454,12 +447,18 @@ COMMANDS = {"encode": cmd_encode, "decode": cmd_decode,
             "thumbnails": cmd_thumbnails}
 
 
+# Commands that read or cut headers and segments: they start without
+# TensorFlow (a second instead of several).
+HEADER_ONLY = ("info", "truncate")
+
+
 def main(argv=None):
   parser = _parser()
   args = parser.parse_args(argv)
   if args.threads < 0:
     parser.error("--threads must be 0 (all) or more.")
-  _configure_tensorflow(args.threads)
+  if args.command not in HEADER_ONLY:
+    _configure_tensorflow(args.threads)
   from compression import errors
   try:
     return COMMANDS[args.command](args)

@@ -144,6 +144,10 @@ class Container:
 
   def truncated(self, iterations):
     """The same image cut to its first ``iterations`` segments."""
+    if isinstance(iterations, bool) or not isinstance(iterations,
+                                                      (int, np.integer)):
+      raise errors.CodecError(f"iterations must be a whole number, not "
+                              f"{iterations!r}.")
     if not 1 <= iterations <= self.iterations:
       raise errors.CodecError(
           f"Can keep 1 to {self.iterations} iterations, not {iterations}.")

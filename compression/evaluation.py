@@ -20,16 +20,14 @@ import time
 import numpy as np
 
 from compression import anchors, metrics, rd
+from residual_gru import model_card
 
 METRICS = ("msssim", "psnr", "psnr_hvs")
 TARGETS = [k / 8 for k in range(1, 17)] + [2.5, 3.0]
-# REFERENCE_NOTES.md section 6: tensorflow/compression's published Kodak
-# numbers of the released model, nominal k/8 bpp, pre-entropy coding.
+# The released reference model's published Kodak curve (residual_gru.model_card).
 REFERENCE = {
     "msssim": ([k / 8 for k in range(1, 17)],
-               [0.8191, 0.9037, 0.9375, 0.9538, 0.9636, 0.9715, 0.9758,
-                0.9796, 0.9822, 0.9839, 0.9858, 0.9868, 0.9878, 0.9883,
-                0.9885, 0.9887]),
+               model_card.REFERENCE_MSSSIM),
     "psnr": ([0.125, 0.25, 0.5, 1.0, 1.5, 2.0],
              [23.01, 25.65, 28.27, 31.62, 33.63, 34.63]),
 }
@@ -60,20 +58,20 @@ def run_anchor(codec, path):
 
 def run_ours(path, model=None, entropy=False):
   """Iterations 1..16 of our codec on one image -> rows (real file sizes)."""
-  from compression import api, container, images, registry
-  chosen = registry.get(model)
+  from compression import container, images, registry
+  chosen = registry.get(model).codec
   original = images.load(path)
   height, width = original.shape[:2]
-  n = chosen.network.config.iterations
+  n = chosen.max_iterations
   t0 = time.perf_counter()
-  bits = api.encode_bits(original, chosen, n)
-  every = api.decode_bits(bits, width, height, chosen, progressive=True)
+  bits = chosen.encode(original, n)
+  every = chosen.decode(bits, width, height, progressive=True)
   seconds = time.perf_counter() - t0
   name = "ours-entropy" if entropy else "ours"
   rows = []
   for k in range(1, n + 1):
-    data = api.pack(bits[:k], width, height, chosen,
-                    entropy_coding=True if entropy else False)
+    data = chosen.pack(bits[:k], width, height,
+                       entropy_coding=True if entropy else False)
     header = len(container.parse(data).header_bytes())
     rows.append({"codec": name, "image": os.path.basename(path), "knob": k,
                  "bytes": len(data), "header_bytes": header,
@@ -87,7 +85,7 @@ def _task(args):
   kind, path, model, entropy = args
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   if kind in ("ours", "ours-entropy"):
-    from compression import quiet
+    from residual_gru import quiet
     quiet.import_tensorflow()
     return run_ours(path, model, entropy)
   return run_anchor(kind, path)

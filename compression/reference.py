@@ -46,26 +46,13 @@ def write_npz(path, bits, height=None, width=None):
 
 def read_npz(path):
   """-> (bits uint8 {0,1} [n, h, w, 32], (H, W) or None)."""
+  from entropy_coder import dataset
   try:
-    with np.load(path) as f:
-      shape = [int(s) for s in f["shape"]]
-      codes = f["codes"]
-      size = (tuple(int(s) for s in f["original_size"])
-              if "original_size" in f.files else None)
+    return dataset.read_reference_npz(path)
   except FileNotFoundError:
     raise errors.InputError(f"{path}: no such file.")
-  except (OSError, ValueError, KeyError) as e:
-    raise errors.FormatError(f"{path} is not a reference .npz code file "
-                             f"({e}).")
-  if len(shape) != 5 or shape[1] != 1 or min(shape) < 1:
-    raise errors.FormatError(f"{path}: unexpected code shape {shape}.")
-  count = int(np.prod(shape))
-  if codes.size * 8 < count:
-    raise errors.FormatError(f"{path}: fewer code bits than its shape says.")
-  bits = np.unpackbits(codes)[:count].reshape(shape)[:, 0]
-  if size is None:
-    size = (shape[2] * 16, shape[3] * 16)
-  return bits, size
+  except ValueError as e:
+    raise errors.FormatError(str(e))
 
 
 class FrozenGraph:
@@ -98,11 +85,19 @@ class FrozenGraph:
     codes = self.session.run(fetches, {INPUT_TENSOR: pixels[None]})
     return np.stack([(c[0] > 0).astype(np.uint8) for c in codes])
 
-  def decode(self, bits):
-    """Codes [n, h, w, 32] -> uint8 [n, H, W, 3], one image per iteration."""
+  max_iterations = REFERENCE_ITERATIONS
+
+  def decode(self, bits, width, height, progressive=False):
+    """Codes [n, h, w, 32] -> uint8 H x W x 3 (or [n, H, W, 3] if progressive).
+
+    The Codec protocol (compression.codec), so callers need not know which
+    they hold.
+    """
     n = len(bits)
     feed = {code_tensor(i): bits[i][None].astype(np.float32) * 2 - 1
             for i in range(n)}
-    outs = self.session.run([recon_tensor(i) for i in range(n)], feed)
-    return np.stack([np.clip(o[0] + 0.5, 0, 255).astype(np.uint8)
-                     for o in outs])
+    fetch = range(n) if progressive else [n - 1]
+    outs = self.session.run([recon_tensor(i) for i in fetch], feed)
+    every = np.stack([np.clip(o[0] + 0.5, 0, 255).astype(np.uint8)
+                      for o in outs])[:, :height, :width]
+    return every if progressive else every[0]

@@ -7,7 +7,7 @@ Bundled models live in compression/models/<name>/ with
 and are listed in compression/models/registry.json, whose "default" names
 the model new files are written with. Ids 1-999 belong to bundled models; a
 model of your own (a folder with the same two files, made with
-``python -m residual_gru.release``) needs an id of 1000 or more.
+``python -m compression.release``) needs an id of 1000 or more.
 """
 
 import json
@@ -41,6 +41,7 @@ class Model:
           f"{directory} is not a model folder (model.json: {e}).")
     self._network = None
     self._entropy = None
+    self._codec = None
     self._network_lock = threading.Lock()
 
   def __repr__(self):
@@ -66,6 +67,17 @@ class Model:
       return self._entropy if self._entropy[0] is not None else None
 
   @property
+  def codec(self):
+    """The Codec of this model (network and entropy engine, built once)."""
+    if self._codec is None:
+      from compression import codec
+      built = codec.Codec(self.id, self.name, self.network, self.entropy)
+      with self._network_lock:
+        if self._codec is None:
+          self._codec = built
+    return self._codec
+
+  @property
   def network(self):
     """The RNNCompressionModel with the released weights (built once)."""
     with self._network_lock:
@@ -77,12 +89,11 @@ class Model:
 
 def build_network(model_config, weights_path):
   # Imported here so that reading a file's header needs no TensorFlow.
-  from residual_gru import config as config_lib
-  from residual_gru import model as model_lib
-  network = model_lib.RNNCompressionModel(
-      config_lib.ModelConfig.from_dict(model_config))
-  load_weights(network, weights_path)
-  return network
+  from residual_gru import weights
+  try:
+    return weights.build_network(model_config, weights_path)
+  except ValueError as e:
+    raise errors.UnknownModelError(str(e))
 
 
 def build_entropy_engine(model_config, weights_path):
@@ -98,12 +109,10 @@ def build_entropy_engine(model_config, weights_path):
 def save_entropy_dir(network, model_directory, entropy_id, extra=None,
                      dtype=np.float16):
   """Writes <model>/entropy/{model.json, weights.npz} for a BinaryRNN."""
-  from residual_gru import model as model_lib
+  from residual_gru import weights
   folder = os.path.join(model_directory, "entropy")
   os.makedirs(folder, exist_ok=True)
-  named = model_lib.named_variables(network)
-  np.savez_compressed(os.path.join(folder, "weights.npz"),
-                      **{k: v.numpy().astype(dtype) for k, v in named.items()})
+  weights.save_npz(network, os.path.join(folder, "weights.npz"), dtype)
   with open(os.path.join(folder, "model.json"), "w") as f:
     json.dump({"id": int(entropy_id), "model": network.config.to_dict(),
                "weights_dtype": np.dtype(dtype).name, **(extra or {})}, f,
@@ -111,25 +120,19 @@ def save_entropy_dir(network, model_directory, entropy_id, extra=None,
 
 
 def load_weights(network, path):
-  from residual_gru import model as model_lib
-  named = model_lib.named_variables(network)
-  with np.load(path) as stored:
-    if set(stored.files) != set(named):
-      raise errors.UnknownModelError(
-          f"{path} does not match its model config: weights "
-          f"{sorted(set(stored.files) ^ set(named))[:4]} differ.")
-    for name, variable in named.items():
-      variable.assign(stored[name].astype(np.float32))
+  from residual_gru import weights
+  try:
+    weights.load_npz(network, path)
+  except ValueError as e:
+    raise errors.UnknownModelError(str(e))
 
 
 def save_model_dir(network, directory, model_id, name, description="",
                    dtype=np.float16, extra=None):
   """Writes model.json and weights.npz for ``network`` (a release)."""
-  from residual_gru import model as model_lib
+  from residual_gru import weights
   os.makedirs(directory, exist_ok=True)
-  named = model_lib.named_variables(network)
-  np.savez_compressed(os.path.join(directory, "weights.npz"),
-                      **{k: v.numpy().astype(dtype) for k, v in named.items()})
+  weights.save_npz(network, os.path.join(directory, "weights.npz"), dtype)
   meta = {"id": int(model_id), "name": name, "description": description,
           "weights_dtype": np.dtype(dtype).name,
           "model": network.config.to_dict(), **(extra or {})}

@@ -1,4 +1,4 @@
-"""Between TF Serving and files: the client side of residual_gru.export.
+"""Between TF Serving and files: the client side of compression.export.
 
 Entropy coding is not a TensorFlow op, so the served graph returns raw
 packed codes; these helpers turn a response into a container file (entropy
@@ -62,14 +62,13 @@ def response_to_file(outputs, model=None, entropy_coding=None):
   h, w, depth = (int(v) for v in np.asarray(outputs["code_shape"]))
   height, width = (int(v) for v in np.asarray(outputs["image_size"]))
   bits = np.unpackbits(codes, axis=1).reshape(len(codes), h, w, depth)
-  return api.pack(bits, width, height, registry.get(model), entropy_coding)
+  return registry.get(model).codec.pack(bits, width, height, entropy_coding)
 
 
 def file_to_decode_inputs(data, model=None):
   """File bytes -> {"codes", "image_size"} for the `decode` signature."""
   c = api.read(data)
-  chosen = registry.for_file(c.model_id, model)
-  bits = api.unpack(c, chosen)
+  bits = registry.for_file(c.model_id, model).codec.unpack(c)
   return {"codes": np.stack([np.packbits(b.reshape(-1)) for b in bits]),
           "image_size": np.array([c.height, c.width], np.int32)}
 

@@ -43,7 +43,8 @@ def measure(codec, setting, path, repeats, model=None):
   from compression import anchors, images
   original = images.load(path)
   if codec == "ours":
-    from compression import api, quiet, registry
+    from compression import api, registry
+    from residual_gru import quiet
     quiet.import_tensorflow()
     chosen = registry.get(model)
     tiny = original[:32, :32]

@@ -1,6 +1,6 @@
 r"""Builds the entropy coder's training codes from a frozen image model.
 
-  python -m entropy_coder.build_codes --image_model=v1 \
+  python -m entropy_coder.build_codes --image_model=compression/models/v1 \
       --input_dir=data/urban100 --output=/tmp/codes/train.tfrecord.gz \
       --val_output=/tmp/codes/val.tfrecord.gz
 
@@ -29,8 +29,9 @@ FLAGS = flags.FLAGS
 
 def define_flags():
   """Flags of this binary (defined on demand, so binaries can share a process)."""
-  flags.DEFINE_string("image_model", None, "Bundled model name/id, a model "
-                      "folder, or the train_dir of an image training run.")
+  flags.DEFINE_string("image_model", None, "A model folder (e.g. "
+                      "compression/models/v1) or the train_dir of an image "
+                      "training run.")
   flags.DEFINE_list("input_dir", [], "Folders of images.")
   flags.DEFINE_list("scales", ["1"], "Box-downscale factors (may be "
                     "fractional, e.g. 1,1.5,2); every image is used at each "
@@ -50,16 +51,6 @@ def define_flags():
   flags.DEFINE_float("held_out_fraction", 0.05, "As build_dataset's "
                      "--validation_fraction.")
   flags.DEFINE_integer("seed", 0, "Crop positions.")
-
-
-def load_image_network(spec):
-  """A network from a model registry spec or an image training dir."""
-  if os.path.exists(os.path.join(spec, "config.json")) and os.path.isdir(
-      os.path.join(spec, "checkpoints")):
-    from residual_gru import evaluate
-    return evaluate.load_checkpoint(spec)[0]
-  from compression import registry
-  return registry.get(spec).network
 
 
 def scaled(image, factor):
@@ -94,7 +85,7 @@ def crops(image, size, per_fit, rng):
 
 def main(argv):
   del argv
-  from residual_gru import build_dataset, data
+  from residual_gru import data
   if not (FLAGS.image_model and FLAGS.input_dir and FLAGS.output):
     raise app.UsageError("--image_model, --input_dir and --output are "
                          "required.")
@@ -104,12 +95,15 @@ def main(argv):
   for path in (FLAGS.output, FLAGS.val_output):
     if path:
       os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  from compression import errors
+  from residual_gru import weights
   try:
-    network = load_image_network(FLAGS.image_model)
-  except (FileNotFoundError, errors.UnknownModelError) as e:
+    network = weights.load_network(FLAGS.image_model)
+  except (FileNotFoundError, ValueError) as e:
     raise app.UsageError(str(e))
-  paths = build_dataset._list_images(FLAGS.input_dir)
+  try:
+    paths = data.list_images(FLAGS.input_dir)
+  except FileNotFoundError as e:
+    raise app.UsageError(f"--input_dir {e}")
   scales = [float(f) for f in FLAGS.scales]
   if any(f < 1 for f in scales):
     raise app.UsageError("--scales must be >= 1.")

@@ -1,15 +1,19 @@
-"""Entropy-coder configs with the reference's JSON fields (REFERENCE_NOTES §3).
+"""Entropy-coder configs with the reference's JSON fields.
+
+The field names are those of the released entropy coder's JSON configs
+(tensorflow/models research/compression/entropy_coder: model, train and
+input configs).
 
 model: layer_depth (bits per layer, 32 = one image iteration), layer_count
 (layers instantiated), coded_layer_count (layers coded; default all), plus
 our additions: progressive (False = the single-iteration BinaryRNN per
-layer), context ("row": the current row is excluded from the masks, so a
-whole row is predicted at once; "raster": the paper's mask with left
-neighbours, one step per position) and lstm_depth (the paper's k = 64 is
-2 x layer_depth).
+layer) and context ("row": the current row is excluded from the masks, so
+a whole row is predicted at once; "raster": the paper's mask with left
+neighbours, one step per position).
 train: batch_size, learning_rate, decay_rate, samples_per_decay (the
 reference's staircase decay), max_steps.
-input: data (TFRecord path or glob), unique_code_size.
+input: data (TFRecord path or glob), unique_code_size (only true: every
+code map of a set has one shape, so batches stack).
 """
 
 import dataclasses
@@ -65,6 +69,11 @@ class TrainConfig(DictConfig):
 class InputConfig(DictConfig):
   data: str = ""
   unique_code_size: bool = True
+
+  def __post_init__(self):
+    if not self.unique_code_size:
+      raise ValueError("unique_code_size: false (code maps of several "
+                       "shapes) is not supported; give one crop size.")
 
 
 def load(path, cls):

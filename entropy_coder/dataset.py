@@ -31,6 +31,35 @@ def code_example(codes):
   }))
 
 
+def read_reference_npz(path):
+  """The reference encoder's .npz -> (bits uint8 {0,1} [n, h, w, 32], (H, W)).
+
+  Its layout (2017 paper's released code): ``codes`` the packed bits,
+  ``shape`` [n, 1, h, w, 32], optionally ``original_size`` [H, W] (else the
+  code map's 16x size). Raises FileNotFoundError, or ValueError for a file
+  of another layout.
+  """
+  try:
+    with np.load(path) as f:
+      shape = [int(s) for s in f["shape"]]
+      codes = f["codes"]
+      size = (tuple(int(s) for s in f["original_size"])
+              if "original_size" in f.files else None)
+  except FileNotFoundError:
+    raise
+  except (OSError, ValueError, KeyError) as e:
+    raise ValueError(f"{path} is not a reference .npz code file ({e}).")
+  if len(shape) != 5 or shape[1] != 1 or min(shape) < 1:
+    raise ValueError(f"{path}: unexpected code shape {shape}.")
+  count = int(np.prod(shape))
+  if codes.size * 8 < count:
+    raise ValueError(f"{path}: fewer code bits than its shape says.")
+  bits = np.unpackbits(codes)[:count].reshape(shape)[:, 0]
+  if size is None:
+    size = (shape[2] * 16, shape[3] * 16)
+  return bits, size
+
+
 def bits_to_codes(bits):
   """uint8 {0,1} [layers, H, W, D] -> +-1 [H, W, layers * D] (iteration-
   major channels, as entropy_coder_single reshapes the .npz)."""

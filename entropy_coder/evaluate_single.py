@@ -14,7 +14,7 @@ from absl import flags
 import numpy as np
 import tensorflow as tf
 
-from entropy_coder import coding, config as config_lib, integer
+from entropy_coder import coding, config as config_lib, dataset, integer
 from entropy_coder import model as model_lib
 
 FLAGS = flags.FLAGS
@@ -40,7 +40,6 @@ def restore(network, checkpoint):
 
 def main(argv):
   del argv
-  from compression import reference
   for name in ("checkpoint", "model_config", "input_codes"):
     if not getattr(FLAGS, name):
       raise app.UsageError(f"--{name} is required.")
@@ -49,7 +48,10 @@ def main(argv):
       {**mc.to_dict(), "progressive": FLAGS.model == "progressive"})
   network = model_lib.ProgressiveBinaryRNN(mc)
   restore(network, FLAGS.checkpoint)
-  bits, _ = reference.read_npz(FLAGS.input_codes)
+  try:
+    bits, _ = dataset.read_reference_npz(FLAGS.input_codes)
+  except (FileNotFoundError, ValueError) as e:
+    raise app.UsageError(str(e))
   bits = bits[:mc.coded_layers]
   p = integer.float_probabilities(network, bits)
   q = np.where(bits > 0, p, 1 - p)

@@ -1,7 +1,7 @@
 """The progressive BinaryRNN of section 3 (2017 paper), as Keras layers.
 
 Per coded layer k (one image iteration, D = layer_depth bits per position),
-following the reference's layout (REFERENCE_NOTES.md §3):
+following the released entropy coder's BrnnPredictor layout:
 
   z0 = tanh(MaskedConv7x7(x_k))                 short-range causal context
   z1 = tanh(Conv3x3(s_k))                       from earlier iterations
@@ -42,11 +42,13 @@ def lstm_input_mask(context):
   return np.array([1, 1, 0 if context == "raster" else 1], np.float32)
 
 
+@keras.saving.register_keras_serializable(package="entropy_coder")
 class MaskedConv2D(keras.layers.Conv2D):
   """Conv2D whose kernel is multiplied by a fixed spatial mask."""
 
   def __init__(self, filters, kernel_size, mask, **kwargs):
-    super().__init__(filters, kernel_size, padding="same", **kwargs)
+    kwargs["padding"] = "same"
+    super().__init__(filters, kernel_size, **kwargs)
     self.mask = np.asarray(mask, np.float32).reshape(self.kernel_size)
 
   def masked_kernel(self):
@@ -65,10 +67,23 @@ def _conv(filters, size, name, use_bias=True):
                              use_bias=use_bias)
 
 
-class LayerPredictor(keras.layers.Layer):
+class _ConfiguredLayer(keras.layers.Layer):
+  """A layer built from the entropy ModelConfig, which its config carries."""
+
+  def get_config(self):
+    return {**super().get_config(), "config": self.config.to_dict()}
+
+  @classmethod
+  def from_config(cls, config):
+    config = dict(config)
+    return cls(ModelConfig.from_dict(config.pop("config")), **config)
+
+
+@keras.saving.register_keras_serializable(package="entropy_coder")
+class LayerPredictor(_ConfiguredLayer):
   """BrnnPredictor_k: the probabilities of one code layer."""
 
-  def __init__(self, config, index, **kwargs):
+  def __init__(self, config, **kwargs):
     super().__init__(**kwargs)
     self.config = config
     d, h = config.layer_depth, config.hidden
@@ -106,11 +121,13 @@ class LayerPredictor(keras.layers.Layer):
     return (tf.clip_by_value(pred, -CLIP, CLIP) + 1.0) / 2.0
 
 
-class StateUpdate(keras.layers.Layer):
+@keras.saving.register_keras_serializable(package="entropy_coder")
+class StateUpdate(_ConfiguredLayer):
   """Per-layer encoding of a decoded layer for the next one (Figure 4)."""
 
   def __init__(self, config, **kwargs):
     super().__init__(**kwargs)
+    self.config = config
     d, h = config.layer_depth, config.hidden
     self.conv1 = _conv(h, 3, "conv_3x3_a")
     self.conv2 = _conv(d, 3, "conv_3x3_b")
@@ -119,6 +136,7 @@ class StateUpdate(keras.layers.Layer):
     return tf.tanh(self.conv2(tf.tanh(self.conv1(x))))
 
 
+@keras.saving.register_keras_serializable(package="entropy_coder")
 class ProgressiveBinaryRNN(keras.Model):
   """Probabilities of every coded bit given its causal context."""
 
@@ -130,7 +148,7 @@ class ProgressiveBinaryRNN(keras.Model):
     n, d, h = config.layer_count, config.layer_depth, config.hidden
     # Unused layers up to layer_count are built too, so checkpoints of one
     # layer_count load whatever coded_layer_count is (as the reference).
-    self.predictors = [LayerPredictor(config, k, name=f"brnn_predictor_{k}")
+    self.predictors = [LayerPredictor(config, name=f"brnn_predictor_{k}")
                        for k in range(n)]
     if config.progressive:
       self.updates = [StateUpdate(config, name=f"state_update_{k}")

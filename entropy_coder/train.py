@@ -11,7 +11,7 @@ runs in this process). As the image trainer: the latest checkpoint in
 --train_dir is resumed, batches are a pure function of (--seed, step), a
 progress line and TensorBoard summaries (code_length_layer_NN, loss,
 Learning Rate) are written. <train_dir>/best/ keeps the weights of the best
-held-out validation (give it to entropy_coder.release); SIGTERM checkpoints
+held-out validation (give it to compression.entropy_release); SIGTERM checkpoints
 and stops.
 """
 
@@ -117,8 +117,8 @@ def train(model_config, input_config, train_config, train_dir, val_data=None,
   if manager.latest_checkpoint:
     ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
   elif init_from:
-    from compression import registry
-    registry.load_weights(network, os.path.join(init_from, "weights.npz"))
+    from residual_gru import weights
+    weights.load_npz(network, os.path.join(init_from, "weights.npz"))
     logging.info("Initialised from %s.", init_from)
   step = int(step_var.numpy())
   end = train_config.max_steps

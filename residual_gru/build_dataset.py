@@ -46,23 +46,6 @@ def define_flags():
   flags.DEFINE_integer("shards", 4, "Number of training shards.")
   flags.DEFINE_integer("seed", 0, "Seed of the random selection.")
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
-
-
-def _list_images(dirs):
-  """(path, name) pairs; name is relative to its --input_dir, so the
-  train/validation split does not depend on where the folder lives."""
-  paths = []
-  for d in dirs:
-    if not os.path.isdir(d):
-      raise app.UsageError(f"--input_dir {d!r} is not a folder.")
-    for root, _, files in os.walk(d):
-      paths += [(os.path.join(root, f),
-                 os.path.relpath(os.path.join(root, f), d))
-                for f in files if f.lower().endswith(IMAGE_EXTENSIONS)]
-  return sorted(paths)
-
-
 def _tfds_images(name, split):
   import tensorflow_datasets as tfds  # Optional extra: pip install .[tfds]
   ds = tfds.load(name, split=split, shuffle_files=False)
@@ -149,7 +132,10 @@ def main(argv):
   else:
     if not FLAGS.input_dir:
       raise app.UsageError("Give --input_dir or --tfds_name.")
-    paths = _list_images(FLAGS.input_dir)
+    try:
+      paths = data.list_images(FLAGS.input_dir)
+    except FileNotFoundError as e:
+      raise app.UsageError(f"--input_dir {e}")
     if not paths:
       raise app.UsageError(f"No PNG or JPEG images in {FLAGS.input_dir}.")
     images = _folder_images(paths, FLAGS.downscale, counts)

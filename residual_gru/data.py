@@ -13,6 +13,7 @@ TFRecord schema (one tf.train.Example per tile):
 """
 
 import io
+import os
 import zlib
 
 import numpy as np
@@ -162,3 +163,29 @@ def is_validation(name, fraction):
   for every tile size, and an evaluation binary can list the held-out images.
   """
   return zlib.crc32(str(name).encode()) % 10000 < fraction * 10000
+
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+
+
+def list_images(dirs, held_out_fraction=None, held_out=True):
+  """Sorted (path, name) of the PNG/JPEG images below each folder of ``dirs``.
+
+  ``name`` is the path below its folder, so the train/held-out split
+  (``is_validation``) does not depend on where the folder lives. With
+  ``held_out_fraction`` only the held-out images (``held_out=True``) or
+  only the others are listed.
+  """
+  pairs = []
+  for d in dirs:
+    if not os.path.isdir(d):
+      raise FileNotFoundError(f"{d!r} is not a folder.")
+    for root, _, files in os.walk(d):
+      for f in files:
+        if f.lower().endswith(IMAGE_EXTENSIONS):
+          path = os.path.join(root, f)
+          pairs.append((path, os.path.relpath(path, d)))
+  if held_out_fraction:
+    pairs = [(p, n) for p, n in pairs
+             if is_validation(n, held_out_fraction) == held_out]
+  return sorted(pairs)

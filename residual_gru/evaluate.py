@@ -17,13 +17,11 @@ import sys
 from absl import app
 from absl import flags
 import numpy as np
-import tensorflow as tf
 from tqdm import tqdm
 
-from compression import metrics
-from residual_gru import config as config_lib
 from residual_gru import data
-from residual_gru import model as model_lib
+from residual_gru import metrics
+from residual_gru import weights
 
 FLAGS = flags.FLAGS
 def define_flags():
@@ -40,33 +38,6 @@ def define_flags():
   flags.DEFINE_integer("max_images", 0, "Evaluate at most this many (0 = all).")
 
 
-def load_checkpoint(train_dir, checkpoint=None):
-  """Model of a training run with its latest (or given) checkpoint.
-
-  Raises FileNotFoundError (with a message for the user) when the run or
-  the checkpoint is not there.
-  """
-  config_path = os.path.join(train_dir, "config.json")
-  if not os.path.exists(config_path):
-    raise FileNotFoundError(f"{train_dir} is not a training run (no "
-                            "config.json).")
-  with open(config_path) as f:
-    model_config = config_lib.ModelConfig.from_dict(json.load(f)["model"])
-  model = model_lib.RNNCompressionModel(model_config)
-  path = checkpoint or tf.train.latest_checkpoint(
-      os.path.join(train_dir, "checkpoints"))
-  if not path:
-    raise FileNotFoundError(f"No checkpoint in {train_dir}.")
-  if not tf.io.gfile.exists(path + ".index"):
-    raise FileNotFoundError(f"No checkpoint {path} (give the path without "
-                            "its .index/.data suffix).")
-  step = tf.Variable(0, dtype=tf.int64)
-  tf.train.Checkpoint(weights=model_lib.named_variables(model),
-                      step=step).restore(path).expect_partial(
-                      ).assert_existing_objects_matched()
-  return model, int(step)
-
-
 def rate_distortion(model, images, iterations):
   """Per image and iteration: MS-SSIM, PSNR, PSNR-HVS arrays [N, n]."""
   msssim = np.zeros((len(images), iterations))
@@ -75,8 +46,7 @@ def rate_distortion(model, images, iterations):
   for i, image in enumerate(tqdm(images, unit="img", file=sys.stderr)):
     h, w = image.shape[:2]
     bits, _ = model.compress(image, iterations)
-    every = model_lib.pixels_to_uint8(
-        model.decompress_progressive(bits, h, w)).numpy()
+    every = model.decompress_progressive(bits, h, w).numpy()
     for t in range(iterations):
       msssim[i, t] = metrics.msssim(image, every[t])
       psnr[i, t] = metrics.psnr(image, every[t])
@@ -84,33 +54,21 @@ def rate_distortion(model, images, iterations):
   return msssim, psnr, psnr_hvs
 
 
-def list_images(dirs, held_out_fraction=0.0):
-  paths = []
-  for d in dirs:
-    for root, _, files in os.walk(d):
-      for f in files:
-        if not f.lower().endswith((".png", ".jpg", ".jpeg")):
-          continue
-        path = os.path.join(root, f)
-        name = os.path.relpath(path, d)
-        if held_out_fraction and not data.is_validation(name,
-                                                        held_out_fraction):
-          continue
-        paths.append(path)
-  return sorted(paths)
-
-
 def main(argv):
   del argv
   if not FLAGS.train_dir or not FLAGS.images:
     raise app.UsageError("--train_dir and --images are required.")
-  paths = list_images(FLAGS.images, FLAGS.held_out_fraction)
+  try:
+    paths = [p for p, _ in data.list_images(FLAGS.images,
+                                            FLAGS.held_out_fraction)]
+  except FileNotFoundError as e:
+    raise app.UsageError(f"--images {e}")
   if FLAGS.max_images:
     paths = paths[:FLAGS.max_images]
   if not paths:
     raise app.UsageError("No images to evaluate.")
   try:
-    model, step = load_checkpoint(FLAGS.train_dir, FLAGS.checkpoint)
+    model, step = weights.load_checkpoint(FLAGS.train_dir, FLAGS.checkpoint)
   except FileNotFoundError as e:
     raise app.UsageError(str(e))
   images = [data.load_image(p, FLAGS.downscale) for p in paths]

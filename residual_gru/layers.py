@@ -40,10 +40,6 @@ class _RecurrentCell(keras.layers.Layer):
                   hidden_kernel_size=self.hidden_kernel_size)
     return config
 
-  @property
-  def output_depth(self):
-    return self.filters
-
   def initial_state(self, batch, height, width):
     """Zero state for an input of the given (dynamic) spatial size."""
     h = -(-height // self.strides)
@@ -59,8 +55,8 @@ class ConvGRU(_RecurrentCell):
   z = sigma(W_z x + U_z h), r = sigma(W_r x + U_r h),
   h' = (1 - z) h + z tanh(W x + U(r h))  [+ alpha_h W_h h for the residual GRU]
   output = h'  [+ alpha_x W_ox x for the residual GRU; W_ox is 1x1 with the
-  cell's stride, matching the stride-2 1x1 convolution seen in the released
-  graph (REFERENCE_NOTES.md section 1)]. The state carried to the next
+  cell's stride: the released frozen graph holds a 1x1 convolution with
+  stride 2, which TF versions before 0.10 reject, tensorflow/models#500]. The state carried to the next
   iteration is h', never the output.
   """
 

@@ -4,7 +4,7 @@ r"""Where a training run stands: the stopping rule and what more steps would giv
       --eval_json=runs/benchmarks/v1_progress/step05459/results.json,...
 
 Reads the run's held-out losses (history.jsonl) and prints
-- the stopping rule of the training issue: the relative improvement of the
+- the stopping rule of the v1 run: the relative improvement of the
   held-out loss over the last 20 % of steps (stop when under 1 %);
 - a fit of the held-out loss against log(step) over the last 40 % of steps,
   extrapolated to 2x and 4x the steps (a straight line in log(step) is what

@@ -241,7 +241,8 @@ class RNNCompressionModel(keras.Model):
 
     bits: uint8 {0, 1} of shape [iterations, ceil(H/32)*2, ceil(W/32)*2, 32]
     (bit 1 stands for code +1); reconstruction: float32 pixels H x W x 3 of
-    the last iteration, exactly what ``decompress`` returns for these bits.
+    the last iteration, not rounded: ``decompress`` of these bits is
+    exactly ``pixels_to_uint8`` of it.
     """
     height, width = tf.shape(image)[0], tf.shape(image)[1]
     x = pad_to_block(self.to_network(image))[None]
@@ -264,8 +265,13 @@ class RNNCompressionModel(keras.Model):
       tf.TensorSpec([], tf.int32),
       tf.TensorSpec([], tf.int32)])
   def decompress(self, bits, height, width):
-    """(bits [n, h, w, 32], H, W) -> float32 pixels H x W x 3, not rounded."""
-    return self._decode(bits, height, width, keep_all=False)[-1]
+    """(bits [n, h, w, 32], H, W) -> uint8 pixels H x W x 3.
+
+    Rounded as the reference decoder rounds (``pixels_to_uint8``) from the
+    float reconstruction that ``compress`` returns for the same bits.
+    """
+    return pixels_to_uint8(self._decode(bits, height, width,
+                                        keep_all=False)[-1])
 
   @tf.function(input_signature=[
       tf.TensorSpec([None, None, None, None], tf.uint8),
@@ -273,7 +279,7 @@ class RNNCompressionModel(keras.Model):
       tf.TensorSpec([], tf.int32)])
   def decompress_progressive(self, bits, height, width):
     """Like ``decompress`` but returns every iteration's image [n, H, W, 3]."""
-    return self._decode(bits, height, width, keep_all=True)
+    return pixels_to_uint8(self._decode(bits, height, width, keep_all=True))
 
   def _decode(self, bits, height, width, keep_all):
     n, h, w = tf.shape(bits)[0], tf.shape(bits)[1], tf.shape(bits)[2]

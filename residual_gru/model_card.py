@@ -17,8 +17,9 @@ from absl import flags
 
 FLAGS = flags.FLAGS
 
-# The reference model's published Kodak MS-SSIM (REFERENCE_NOTES.md, section
-# 6: tensorflow/compression results, toderici-2017-cvpr), at k/8 bpp.
+# The released reference model's published Kodak MS-SSIM (tensorflow/
+# compression's results for toderici-2017-cvpr), at the nominal k/8 bpp,
+# before entropy coding: the one copy, which compression.evaluation plots.
 REFERENCE_MSSSIM = [0.8191, 0.9037, 0.9375, 0.9538, 0.9636, 0.9715, 0.9758,
                     0.9796, 0.9822, 0.9839, 0.9858, 0.9868, 0.9878, 0.9883,
                     0.9885, 0.9887]

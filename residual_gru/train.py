@@ -35,6 +35,7 @@ import tensorflow as tf
 
 from residual_gru import config as config_lib
 from residual_gru import data
+from residual_gru import metrics
 from residual_gru import model as model_lib
 
 FLAGS = flags.FLAGS
@@ -54,7 +55,7 @@ def define_flags():
   flags.DEFINE_integer("seed", 1, "Seed of initialisation, data order and "
                        "binarizer noise.")
   flags.DEFINE_integer("checkpoint_secs", 600,
-                       "Seconds between checkpoints (the issue asks <= 900).")
+                       "Seconds between checkpoints.")
   flags.DEFINE_integer("checkpoint_steps", 0,
                        "Also checkpoint every this many steps (0 = off).")
   flags.DEFINE_integer("log_steps", 20, "Steps between progress lines and "
@@ -98,14 +99,6 @@ def learning_rate_at(train_config, step):
   return float(lr)
 
 
-def msssim_scales(patch_size, filter_size=11):
-  """How many MS-SSIM scales fit a patch (each scale >= the 11px window)."""
-  scales = 1
-  while scales < 5 and patch_size // 2 ** scales >= filter_size:
-    scales += 1
-  return scales
-
-
 def _gaussian_kernel(channels, size=11, sigma=1.5):
   x = np.arange(size, dtype=np.float32) - (size - 1) / 2.0
   g = np.exp(-x ** 2 / (2 * sigma ** 2))
@@ -116,13 +109,14 @@ def _gaussian_kernel(channels, size=11, sigma=1.5):
 def msssim_loss_terms(x, y, scales):
   """Per-image MS-SSIM of [B, H, W, C] images in [0, 1], safe to train on.
 
-  The paper's evaluation MS-SSIM (per channel, Gaussian 11x11, weights of
-  Wang et al. truncated to the scales that fit), computed in the log domain
+  The paper's evaluation MS-SSIM (residual_gru.metrics: per channel,
+  Gaussian 11x11, its weights and scale rule; the truncated weights are
+  renormalised here so that the loss stays on one scale), computed in the log domain
   with cs and SSIM clipped to [1e-4, 1]: tf.image.ssim_multiscale's x ** w at
   x = 0 (after its ReLU) has an infinite gradient, which turned the first
   mixed-loss run's weights to NaN within 100 steps.
   """
-  weights = np.array((0.0448, 0.2856, 0.3001, 0.2363, 0.1333)[:scales])
+  weights = np.array(metrics.MSSSIM_WEIGHTS[:scales])
   weights = weights / weights.sum()
   kernel = _gaussian_kernel(x.shape[-1])
   c1, c2 = 0.01 ** 2, 0.03 ** 2
@@ -188,7 +182,7 @@ def iteration_losses(train_config, model, x, reconstructions):
   l1 = model_lib.iteration_losses(x, reconstructions)
   if train_config.loss == "l1":
     return l1
-  scales = msssim_scales(x.shape[1])
+  scales = metrics.msssim_scales(x.shape[1])
   to01 = lambda t: model.to_pixels(t) / 255.0
   target = to01(x)
   msssim = tf.stack([

@@ -173,7 +173,7 @@ def widen_into(old_model, new_model, seed=0):
 
 def main(argv):
   del argv
-  from residual_gru import evaluate
+  from residual_gru import weights
   from residual_gru import train
   for name in ("from_run", "train_dir", "config"):
     if not getattr(FLAGS, name):
@@ -181,7 +181,7 @@ def main(argv):
   if os.path.exists(os.path.join(FLAGS.train_dir, "checkpoints")):
     raise app.UsageError(f"{FLAGS.train_dir} already holds a run.")
   try:
-    old_model, step = evaluate.load_checkpoint(FLAGS.from_run)
+    old_model, step = weights.load_checkpoint(FLAGS.from_run)
     model_config, train_config = config_lib.load(FLAGS.config)
     os.makedirs(FLAGS.train_dir, exist_ok=True)
     # The training binary's own Trainer, so the checkpoint (weights, a fresh

@@ -19,7 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def entropy_golden(name):
-  from compression import api, container, registry
+  from compression import container, registry
   model = registry.get(name)
   if model.entropy is None:
     sys.exit(f"Model {name} has no entropy model.")
@@ -28,8 +28,8 @@ def entropy_golden(name):
     sys.exit(f"{out} exists: golden files are never rewritten.")
   with open(os.path.join(HERE, "golden", f"{name}.rnc"), "rb") as f:
     raw = container.parse(f.read())
-  data = api.pack(api.unpack(raw, model), raw.width, raw.height, model,
-                  entropy_coding=True)
+  data = model.codec.pack(model.codec.unpack(raw), raw.width, raw.height,
+                          entropy_coding=True)
   images.write_atomic(out, data)
   print(f"Wrote {out} ({len(data)} bytes; raw {len(raw.to_bytes())}).")
 

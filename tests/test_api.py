@@ -3,12 +3,13 @@
 import concurrent.futures
 import io
 
+import keras
 import numpy as np
 from PIL import Image
 import pytest
 
 import compression
-from compression import api, container, errors, images, metrics, registry
+from compression import container, errors, images, metrics, registry
 from tests.images import synthetic_image
 
 
@@ -86,12 +87,21 @@ def test_threads_give_the_same_bytes(photo, tiny_model_dir):
   assert all(m == one for m in many)
 
 
-def test_float16_release_decodes_like_float32(photo, tiny_model_dir,
-                                              tmp_path):
-  network = registry.get(tiny_model_dir).network
+def test_float16_release_decodes_like_float32(photo, tmp_path):
+  # A network whose float32 weights are not float16 values, saved both ways.
+  from residual_gru import config as config_lib
+  from residual_gru import model as model_lib
+  keras.utils.set_random_seed(11)
+  network = model_lib.RNNCompressionModel(config_lib.ModelConfig(
+      width=0.125, iterations=4))
   f32 = registry.save_model_dir(network, str(tmp_path / "f32"), 1001, "f32",
                                 dtype=np.float32)
-  f16 = registry.get(tiny_model_dir)  # stored as float16
+  f16 = registry.save_model_dir(network, str(tmp_path / "f16"), 1002, "f16",
+                                dtype=np.float16)
+  w32 = f32.network.weights[0].numpy()
+  w16 = f16.network.weights[0].numpy()
+  assert not np.array_equal(w32, w16)  # the rounding is really there
+  np.testing.assert_allclose(w16, w32, rtol=1e-3, atol=1e-4)
   a = compression.decompress(compression.compress(photo, 3, model=f32),
                              model=f32)
   b = compression.decompress(compression.compress(photo, 3, model=f16),
@@ -184,3 +194,14 @@ def test_written_files_get_the_umask_mode(tmp_path):
   umask = os.umask(0)
   os.umask(umask)
   assert (target.stat().st_mode & 0o777) == 0o666 & ~umask
+
+
+@pytest.mark.parametrize("call", [
+    lambda d, m: compression.compress(d, model=m, target_bpp="1"),
+    lambda d, m: compression.compress(d, model=m, target_msssim=-0.5),
+    lambda d, m: compression.truncate(compression.compress(
+        d, 2, model=m), 1.5),
+])
+def test_wrong_argument_types_are_codec_errors(call, photo, tiny_model_dir):
+  with pytest.raises(errors.CodecError):
+    call(photo, tiny_model_dir)

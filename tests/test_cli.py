@@ -88,6 +88,7 @@ def test_msssim_command(photo_path, capsys):
   assert float(capsys.readouterr().out) == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("argv,message", [
     (["decode", "missing.rnc", "-o", "x.png"], "no such file"),
     (["info", "README.md"], "bad magic"),
@@ -125,6 +126,7 @@ def test_speed_command_measures_in_fresh_processes(photo_path, tmp_path):
   assert 0 <= row["work_mb"] < 200 and row["peak_mb"] < 400
 
 
+@pytest.mark.slow
 def test_eval_command_on_anchors(photo_path, tmp_path):
   out = tmp_path / "eval"
   assert run("eval", "--images", os.path.dirname(photo_path), "--codecs",

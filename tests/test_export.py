@@ -10,7 +10,7 @@ import tensorflow as tf
 
 import compression
 from compression import container, images, registry
-from residual_gru import export
+from compression import export
 from tests.images import synthetic_image
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -44,6 +44,7 @@ np.save({img!r}, dec["image"].numpy())
 """
 
 
+@pytest.mark.slow
 def test_fresh_process_gives_the_api_codes_and_image(exported, tiny_model_dir,
                                                      tmp_path):
   codes_path, img_path = str(tmp_path / "c.npy"), str(tmp_path / "i.npy")
@@ -63,6 +64,7 @@ def test_fresh_process_gives_the_api_codes_and_image(exported, tiny_model_dir,
       np.load(img_path), compression.decompress(data, model=tiny_model_dir))
 
 
+@pytest.mark.slow
 def test_encode_image_bytes_and_saved_model_cli(exported, tmp_path):
   image = synthetic_image(32, 48, seed=4)
   png = images.png_bytes(image)

@@ -92,8 +92,17 @@ def test_reference_variant_matches_a_retyping(shape, sigma):
 
 def test_small_images_use_the_scales_that_fit():
   a = synthetic_image(32, 40, seed=6)
-  value = metrics.msssim(a, _noisy(a, 10.0))
+  b = _noisy(a, 10.0)
+  value = metrics.msssim(a, b)
   assert 0 < value < 1
+  # Two scales fit 32 pixels (32 / 2 >= 11 > 32 / 4): the value is
+  # tf.image.ssim_multiscale with the first two weights.
+  assert metrics.msssim_scales(32) == 2
+  import tensorflow as tf
+  two = float(tf.image.ssim_multiscale(
+      tf.constant(a, tf.float32), tf.constant(b, tf.float32), 255.0,
+      power_factors=metrics.MSSSIM_WEIGHTS[:2]))
+  assert value == pytest.approx(two, abs=1e-6)
 
 
 def test_shape_mismatch_is_an_error():

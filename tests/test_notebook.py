@@ -5,6 +5,7 @@ import re
 
 import nbformat
 from nbclient import NotebookClient
+import pytest
 
 import compression
 from compression import images, metrics
@@ -12,6 +13,8 @@ from compression import images, metrics
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LINE = re.compile(r"^\s*(\d+) iterations:\s+(\d+) bytes, ([\d.]+) bpp, "
                   r"MS-SSIM ([\d.]+)$", re.M)
+
+pytestmark = pytest.mark.slow
 
 
 def test_demo_notebook_prints_the_api_numbers():

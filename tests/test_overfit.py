@@ -9,6 +9,8 @@ from residual_gru import config as config_lib
 from residual_gru import model as model_lib
 from tests.images import synthetic_image
 
+pytestmark = pytest.mark.slow
+
 
 def fixed_batch(n=8):
   """Eight 32x32 tiles of a synthetic photo-like image."""

@@ -37,6 +37,7 @@ def _train_a_little(model, steps=3):
     step()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cell,change", [
     ("residual_gru", {"width": 0.25}),
     ("residual_gru", {"decoder_width": 0.25}),
@@ -55,7 +56,9 @@ def test_widened_network_decodes_the_same_codes_to_the_same_image(cell, change):
   bits, _ = old.compress(image, 3)
   old_pixels = old.decompress_progressive(bits, 64, 96).numpy()
   new_pixels = new.decompress_progressive(bits, 64, 96).numpy()
-  np.testing.assert_allclose(new_pixels, old_pixels, atol=1e-3)
+  # uint8 images: float rounding may move a value sitting on .5 by one.
+  diff = np.abs(new_pixels.astype(int) - old_pixels.astype(int))
+  assert diff.max() <= 1 and diff.mean() < 1e-3
   # The widened encoder makes the same codes (float rounding may flip a
   # bit whose pre-activation is ~0; none does on this image).
   new_bits, _ = new.compress(image, 3)
@@ -69,12 +72,9 @@ def test_widened_v1_decodes_v1_codes_to_v1_image():
   wide = widen.widen(v1, dataclasses.replace(v1.config, decoder_width=0.5))
   image = _image(64, 64, seed=5)
   bits, _ = v1.compress(image, 8)
-  want = v1.decompress(bits, 64, 64).numpy()
-  got = wide.decompress(bits, 64, 64).numpy()
-  assert np.abs(got - want).max() < 0.05  # pixels of 0..255
-  assert np.array_equal(model_lib.pixels_to_uint8(got).numpy(),
-                        model_lib.pixels_to_uint8(want).numpy()) or (
-      np.abs(got - want).max() < 0.05)
+  want = v1.decompress(bits, 64, 64).numpy().astype(int)
+  got = wide.decompress(bits, 64, 64).numpy().astype(int)
+  assert np.abs(got - want).max() <= 1 and np.mean(got != want) < 1e-3
 
 
 def test_widening_refuses_other_changes():
@@ -95,6 +95,7 @@ def test_split_fractions_sum_to_one_per_unit():
   assert len(set(np.round(m.fraction, 6))) > 2  # not an even split
 
 
+@pytest.mark.slow
 def test_priming_runs_extra_decoder_steps_and_round_trips():
   config = config_lib.ModelConfig(width=0.125, iterations=3, priming_steps=2)
   model = model_lib.RNNCompressionModel(config)
@@ -102,8 +103,8 @@ def test_priming_runs_extra_decoder_steps_and_round_trips():
   image = _image()
   bits, recon = model.compress(image, 3)
   # Decoding the same bits rebuilds the encoder's reconstruction.
-  np.testing.assert_allclose(model.decompress(bits, 64, 96).numpy(),
-                             recon.numpy(), atol=1e-4)
+  np.testing.assert_array_equal(model.decompress(bits, 64, 96).numpy(),
+                                model_lib.pixels_to_uint8(recon).numpy())
   # Priming changes the first reconstruction (the same weights unprimed).
   plain = model_lib.RNNCompressionModel(
       dataclasses.replace(config, priming_steps=0))
@@ -111,14 +112,15 @@ def test_priming_runs_extra_decoder_steps_and_round_trips():
     a.assign(b)
   primed_first = model.decompress(bits[:1], 64, 96).numpy()
   plain_first = plain.decompress(bits[:1], 64, 96).numpy()
-  assert np.abs(primed_first - plain_first).max() > 1e-3
+  assert np.any(primed_first != plain_first)
   # The training unroll primes the same way as inference.
   x = model.to_network(image)[None]
   unrolled = model(x, iterations=1)[0]
   x_bits, _ = model.compress(image, 1)
-  np.testing.assert_allclose(
-      model.to_pixels(unrolled)[0].numpy(),
-      model.decompress(x_bits, 64, 96).numpy(), atol=1e-3)
+  diff = np.abs(model_lib.pixels_to_uint8(model.to_pixels(unrolled))[0]
+                .numpy().astype(int) -
+                model.decompress(x_bits, 64, 96).numpy().astype(int))
+  assert diff.max() <= 1
 
 
 def test_new_config_fields_at_their_defaults_are_not_written():
@@ -174,3 +176,70 @@ def test_cosine_schedule_with_warmup():
   staircase = config_lib.TrainConfig(learning_rate=5e-4, decay_rate=0.5,
                                      decay_steps=10000)
   assert train.learning_rate_at(staircase, 27243) == pytest.approx(1.25e-4)
+
+
+def _write_eval(run_dir, step, name, msssim, psnr, images):
+  import json
+  (run_dir / f"eval-{step}-{name}.json").write_text(json.dumps(
+      {"step": step, "images": [f"{i}.png" for i in range(images)],
+       "msssim": msssim, "psnr": psnr}))
+
+
+def test_study_table_pools_held_out_sets_and_forecasts_in_log_steps(tmp_path):
+  import json
+  from residual_gru import study
+  start = tmp_path / "v1src"
+  start.mkdir()
+  base = [0.8 + 0.01 * k for k in range(16)]
+  for name, n in (("heldout_a", 1), ("heldout_b", 3)):
+    _write_eval(start, 1000, name, base, [20.0] * 16, n)
+  run = tmp_path / "cand"
+  run.mkdir()
+  (run / "config.json").write_text(json.dumps({"model": {}, "train": {}}))
+  (run / "history.jsonl").write_text("\n".join(json.dumps(r) for r in [
+      {"step": 500, "loss": 1.0},  # before the warm start: ignored
+      {"step": 2000, "loss": 0.9, "cpu_secs": 1800.0},
+      {"step": 3000, "loss": 0.8, "cpu_secs": 3600.0}]) + "\n")
+  # Set a is 0.02 better than set b; pooled by image count (1 : 3).
+  for name, d in (("heldout_a", 0.02), ("heldout_b", 0.0)):
+    _write_eval(run, 3000, name, [v + 0.01 + d for v in base], [21.0] * 16,
+                1 if name == "heldout_a" else 3)
+  _write_eval(run, 2000, "heldout_a", base, [20.0] * 16, 1)  # one set only
+  start_evals = study.pooled_evals(str(start))
+  assert list(start_evals) == [1000] and start_evals[1000]["images"] == 4
+  row = study.candidate(str(run), start_evals[1000], 1000, 3600, 20 * 3600)
+  assert row["step"] == 3000 and row["images"] == 4
+  assert row["steps_per_cpu_sec"] == pytest.approx(2000 / 3600)
+  assert row["msssim"][8] == pytest.approx(base[7] + 0.01 + 0.005)
+  # Line through (1000, m) and (3000, m + 0.015) in log(step), read at the
+  # step 20 CPU hours reach: 1000 + 20 * 2000 = 41000.
+  gain = 0.015 * np.log(41.0) / np.log(3.0)
+  assert row["msssim_forecast"][8] == pytest.approx(base[7] + gain)
+  assert row["forecast_points"] == 2
+  text = study.table([row], {"step": 1000, "images": 4,
+                             **{m: {k: start_evals[1000][m][k - 1]
+                                    for k in study.ITERATIONS}
+                                for m in ("msssim", "psnr")}}, 3600, 20)
+  assert "| cand | 0.556 | 3000 | 1.00 |" in text
+
+
+def test_networks_round_trip_through_keras_serialization():
+  """Encoder, Decoder, the model and the entropy layers rebuild from configs."""
+  import keras as k
+  from entropy_coder import config as ec_config
+  from entropy_coder import model as ec_model
+  config = config_lib.ModelConfig(width=0.125, iterations=2, priming_steps=1)
+  model = model_lib.RNNCompressionModel(config)
+  for layer in (model.encoder, model.decoder, model):
+    again = k.saving.deserialize_keras_object(
+        k.saving.serialize_keras_object(layer))
+    assert type(again) is type(layer)
+    assert again.get_config() == layer.get_config()
+  ec = ec_config.ModelConfig(layer_depth=4, layer_count=2)
+  ec_net = ec_model.ProgressiveBinaryRNN(ec)
+  for layer in (ec_net.predictors[0], ec_net.updates[0],
+                ec_net.predictors[0].short, ec_net):
+    again = k.saving.deserialize_keras_object(
+        k.saving.serialize_keras_object(layer))
+    assert type(again) is type(layer)
+    assert again.get_config() == layer.get_config()

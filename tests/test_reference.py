@@ -50,8 +50,11 @@ def test_frozen_graph_encode_decode(tmp_path):
   image = synthetic_image(64, 96)
   bits = model.encode(image)
   assert bits.shape == (16, 4, 6, 32) and set(np.unique(bits)) <= {0, 1}
-  every = model.decode(bits[:3])
+  every = model.decode(bits[:3], 96, 64, progressive=True)
   assert every.shape == (3, 64, 96, 3)
+  np.testing.assert_array_equal(model.decode(bits[:3], 96, 64), every[2])
+  # The Codec protocol: cropped to the image's own size.
+  assert model.decode(bits[:1], 90, 60).shape == (60, 90, 3)
   # Decoding from the codes equals running the whole graph on the image.
   with tf.compat.v1.Session(graph=graph) as sess:
     direct = sess.run("loop_02/add:0", {"Placeholder:0": image[None]})

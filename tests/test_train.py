@@ -11,7 +11,7 @@ from PIL import Image
 import pytest
 import tensorflow as tf
 
-from residual_gru import build_dataset, config as config_lib, data, train
+from residual_gru import build_dataset, config as config_lib, data, metrics, train
 from tests import processes
 from tests.images import synthetic_image
 
@@ -47,7 +47,7 @@ def _image_folder(folder, n=6, size=(96, 128)):
 
 def _build(tmp_path, **kw):
   src = _image_folder(tmp_path / "images")
-  paths = build_dataset._list_images([str(src)])
+  paths = data.list_images([str(src)])
   counts = {"unreadable": 0}
   images = build_dataset._folder_images(paths, 1, counts)
   args = dict(tile_size=32, keep_fraction=0.5, selection="he",
@@ -66,6 +66,7 @@ def test_build_dataset_writes_shards_and_a_held_out_split(tmp_path):
   assert json.loads((tmp_path / "he" / "dataset.json").read_text())
 
 
+@pytest.mark.slow
 def test_build_dataset_errors_and_unreadable_files(tmp_path):
   proc = subprocess.run(
       [sys.executable, "-m", "residual_gru.build_dataset",
@@ -114,7 +115,8 @@ def test_training_msssim_matches_tensorflow_and_has_finite_gradients():
   with tf.GradientTape() as tape:
     loss = train.msssim_loss_terms(tf.constant(a), z, 3)
   assert np.all(np.isfinite(tape.gradient(loss, z).numpy()))
-  assert train.msssim_scales(32) == 2 and train.msssim_scales(64) == 3
+  assert metrics.msssim_scales(32) == 2 and metrics.msssim_scales(64) == 3
+  assert metrics.msssim_scales(175) == 4 and metrics.msssim_scales(176) == 5
 
 
 def test_staircase_learning_rate():
@@ -147,6 +149,7 @@ def _weights(train_dir):
           if name.startswith("weights/") or name.startswith("optimizer/")}
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_matches_an_uninterrupted_run(he_dir, tmp_path):
   steps = 6
   straight = tmp_path / "straight"
@@ -169,6 +172,7 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(he_dir, tmp_path):
   assert os.listdir(killed / "train")  # TensorBoard event files
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_matches_a_single_device(he_dir, tmp_path):
   single, mirrored = tmp_path / "single", tmp_path / "mirrored"
   subprocess.run(_train_cmd(he_dir, single, 3), check=True, cwd=ROOT,
@@ -184,6 +188,7 @@ def test_mirrored_strategy_matches_a_single_device(he_dir, tmp_path):
       np.testing.assert_allclose(a[name], b[name], atol=1e-5, err_msg=name)
 
 
+@pytest.mark.slow
 def test_refuses_to_resume_a_different_model(he_dir, tmp_path):
   run_dir = tmp_path / "run"
   subprocess.run(_train_cmd(he_dir, run_dir, 1), check=True, cwd=ROOT,
@@ -210,6 +215,7 @@ def _free_ports(n):
   return ports
 
 
+@pytest.mark.slow
 def test_multi_worker_strategy_runs_two_workers(he_dir, tmp_path):
   ports = _free_ports(2)
   cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
@@ -237,6 +243,7 @@ def test_multi_worker_strategy_runs_two_workers(he_dir, tmp_path):
       "checkpoints", "config.json", "history.jsonl", "train", "val"]
 
 
+@pytest.mark.slow
 def test_sigterm_checkpoints_and_stops(he_dir, tmp_path):
   run_dir = tmp_path / "run"
   proc = subprocess.Popen(_train_cmd(he_dir, run_dir, 100000), cwd=ROOT,
@@ -252,6 +259,7 @@ def test_sigterm_checkpoints_and_stops(he_dir, tmp_path):
   assert path and 2 <= int(path.rsplit("-", 1)[1]) < 100000
 
 
+@pytest.mark.slow
 def test_cpu_budget_adds_up_over_resumed_sessions(he_dir, tmp_path):
   """--stop_after_cpu_secs counts the CPU of earlier sessions too."""
   run_dir = tmp_path / "run"
@@ -286,6 +294,7 @@ def test_tfds_source_offline(tmp_path):
   assert stats["images"] == 4 and stats["train_tiles"] == 4 * 3
 
 
+@pytest.mark.slow
 def test_release_and_model_card_of_two_steps(he_dir, tmp_path):
   """Freezing a run and its card: the table holds the measured numbers."""
   from compression import evaluation
@@ -298,7 +307,7 @@ def test_release_and_model_card_of_two_steps(he_dir, tmp_path):
   evals = []
   for steps in (2, 4):
     folder = tmp_path / f"model{steps}"
-    subprocess.run([sys.executable, "-m", "residual_gru.release",
+    subprocess.run([sys.executable, "-m", "compression.release",
                     f"--train_dir={run}", f"--output_dir={folder}",
                     f"--checkpoint={run}/checkpoints/ckpt-{steps}",
                     "--model_id=1000", f"--name=m{steps}"],
@@ -361,12 +370,13 @@ def test_loss_trend_rule_and_forecast(tmp_path):
   np.testing.assert_allclose(np.polyval(fits[1], 0.05), 0.95, rtol=1e-9)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("argv", [
     ["residual_gru.evaluate", "--train_dir={run}", "--images={tmp}/img",
      "--checkpoint={run}/checkpoints/ckpt-99"],
-    ["residual_gru.release", "--train_dir={run}", "--output_dir={tmp}/m",
+    ["compression.release", "--train_dir={run}", "--output_dir={tmp}/m",
      "--model_id=1000", "--name=m", "--checkpoint={run}/checkpoints/ckpt-99"],
-    ["residual_gru.export", "--train_dir={tmp}/nothing",
+    ["compression.export", "--train_dir={tmp}/nothing",
      "--export_dir={tmp}/e"],
     ["entropy_coder.build_codes", "--image_model=no_such_model",
      "--input_dir={tmp}", "--output={tmp}/c/train.tfrecord"],

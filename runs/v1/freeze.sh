@@ -30,7 +30,7 @@ export PYTHONPATH=.
 
 case "${1:-}" in
   release)
-    $PY -m residual_gru.release --train_dir="$RUN" \
+    $PY -m compression.release --train_dir="$RUN" \
         --output_dir=compression/models/v1 --model_id=2 --name=v1 \
         --register \
         --description="The v1 recipe (configs/v1.json): the residual-GRU network at width 0.25, trained on CPU until its held-out loss stopped improving (see MODEL_CARD.md)."
@@ -39,7 +39,7 @@ case "${1:-}" in
     $PY -m tests.make_golden v1
     ;;
   codes)
-    $PY -m entropy_coder.build_codes --image_model=v1 \
+    $PY -m entropy_coder.build_codes --image_model=compression/models/v1 \
         --input_dir="$TRAIN/urban100" --scales=1,1.5,2 --crops_per_image=2 \
         --output="$CODES/train.tfrecord.gz" --val_output="$CODES/val.tfrecord.gz"
     ;;
@@ -52,7 +52,7 @@ case "${1:-}" in
         --val_steps=500 --log_steps=100 --threads=1 --stop_after_secs="$EC_SECS"
     ;;
   entropy_release)
-    $PY -m entropy_coder.release --checkpoint="$EC_RUN/best" \
+    $PY -m compression.entropy_release --checkpoint="$EC_RUN/best" \
         --model_dir=compression/models/v1 --entropy_id=2
     $PY -m tests.make_golden v1 --entropy
     ;;
@@ -65,7 +65,7 @@ case "${1:-}" in
         --codecs=ours,jpeg --entropy --workers=2 --model=v1
     ;;
   default)
-    $PY -c "from residual_gru import release; release.register('v1', 2, True)"
+    $PY -c "from compression import release; release.register('v1', 2, True)"
     ;;
   fp16)
     # float16 release (eval above) against the float32 checkpoint, all of Kodak.
@@ -83,7 +83,7 @@ for key in ("msssim", "psnr"):
 EOF
     ;;
   benchmark)
-    $PY -m entropy_coder.benchmark --images="$KODAK" --model=v1 \
+    $PY -m compression.entropy_benchmark --images="$KODAK" --model=v1 \
         --output=runs/benchmarks/entropy_v1/results.json
     ;;
   *)

@@ -1,6 +1,6 @@
 r"""Freezes an entropy-coder checkpoint into its image model's folder.
 
-  python -m entropy_coder.release --checkpoint=/tmp/ec \
+  python -m compression.entropy_release --checkpoint=/tmp/ec \
       --model_dir=compression/models/v1 --entropy_id=1
 
 Writes <model_dir>/entropy/{model.json, weights.npz}; files coded with it

@@ -1,6 +1,6 @@
 r"""Speed and memory of the network: training step, 16-iteration encode/decode.
 
-  python -m residual_gru.benchmark --config=configs/default.json \
+  python -m compression.benchmark --config=configs/default.json \
       --image=compression/data/kodim23_crop.png [--repeats=3]
 
 Each measurement runs in a fresh subprocess so that its peak RSS (minus the
@@ -95,7 +95,7 @@ def main(argv):
   for what in ("train_step", "encode", "decode"):
     if what != "train_step" and not FLAGS.image:
       continue
-    cmd = [sys.executable, "-m", "residual_gru.benchmark",
+    cmd = [sys.executable, "-m", "compression.benchmark",
            f"--config={FLAGS.config}", f"--image={FLAGS.image}",
            f"--repeats={FLAGS.repeats}", f"--batch_size={FLAGS.batch_size}",
            f"--threads={FLAGS.threads}", f"--what={what}"]

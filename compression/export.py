@@ -1,6 +1,6 @@
 r"""Exports a model as a SavedModel for TF Serving (<export_dir>/<version>/).
 
-  python -m residual_gru.export --model=v0 --export_dir=/tmp/rnn --version=1
+  python -m compression.export --model=v0 --export_dir=/tmp/rnn --version=1
 
 Signatures (entropy coding stays outside the graph: constriction is not a
 TensorFlow op; compression.serving turns responses into files):
@@ -90,8 +90,8 @@ class ServingModule(tf.Module):
     height, width = image_size[0], image_size[1]
     h = (height + 31) // 32 * 2
     w = (width + 31) // 32 * 2
-    pixels = self.network.decompress(unpack_bits(codes, h, w), height, width)
-    return {"image": model_lib.pixels_to_uint8(pixels)}
+    return {"image": self.network.decompress(unpack_bits(codes, h, w),
+                                             height, width)}
 
 
 def export(network, export_dir, version):
@@ -110,8 +110,8 @@ def main(argv):
   from compression import errors
   try:
     if FLAGS.train_dir:
-      from residual_gru import evaluate
-      network = evaluate.load_checkpoint(FLAGS.train_dir)[0]
+      from residual_gru import weights
+      network = weights.load_checkpoint(FLAGS.train_dir)[0]
     else:
       from compression import registry
       network = registry.get(FLAGS.model).network

@@ -1,6 +1,6 @@
 r"""Entropy coding on a folder of images: bytes per iteration and exact decoding.
 
-  python -m entropy_coder.benchmark --images=<kodak> --model=v0 \
+  python -m compression.entropy_benchmark --images=<kodak> --model=v0 \
       --output=runs/benchmarks/entropy_v0/results.json
 
 For every image, through the public API: the raw and the entropy-coded file
@@ -53,14 +53,14 @@ def main(argv):
   tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
   from compression import api, container, images, registry
   from entropy_coder import coding
-  from residual_gru import build_dataset
+  from residual_gru import data
   if not FLAGS.images:
     raise app.UsageError("--images is required.")
   model = registry.get(FLAGS.model)
   if model.entropy is None:
     raise app.UsageError(f"Model {model.name} has no entropy coder.")
   engine = model.entropy[1]
-  paths = build_dataset._list_images([FLAGS.images])
+  paths = data.list_images([FLAGS.images])
   if not paths:
     raise app.UsageError(f"No images in {FLAGS.images}.")
   n = FLAGS.iterations
@@ -68,14 +68,14 @@ def main(argv):
   for path, name in tqdm(paths, unit="img", file=sys.stderr):
     image = images.load(path)
     height, width = image.shape[:2]
-    bits = api.encode_bits(image, model, n)  # once; both files pack these
-    raw = api.pack(bits, width, height, model, entropy_coding=False)
-    coded = api.pack(bits, width, height, model, entropy_coding=True)
+    bits = model.codec.encode(image, n)  # once; both files pack these
+    raw = model.codec.pack(bits, width, height, entropy_coding=False)
+    coded = model.codec.pack(bits, width, height, entropy_coding=True)
     c_raw, c_coded = container.parse(raw), container.parse(coded)
     if not rows:
       first = (bits, c_coded.segments, height, width)  # for the time bar
-    exact = bool(np.array_equal(api.unpack(c_raw, model), bits))
-    exact &= bool(np.array_equal(api.unpack(c_coded, model), bits))
+    exact = bool(np.array_equal(model.codec.unpack(c_raw), bits))
+    exact &= bool(np.array_equal(model.codec.unpack(c_coded), bits))
     exact &= bool(np.array_equal(api.decompress(coded, model=model),
                                  api.decompress(raw, model=model)))
     for k in (1, n // 2):

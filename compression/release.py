@@ -1,6 +1,6 @@
 r"""Freezes a training checkpoint into a model folder the codec can load.
 
-  python -m residual_gru.release --train_dir=/tmp/run \
+  python -m compression.release --train_dir=/tmp/run \
       --output_dir=compression/models/v1 --model_id=1 --name=v1
 
 Writes model.json (id, name, architecture, provenance) and weights.npz
@@ -18,7 +18,7 @@ from absl import flags
 import numpy as np
 
 from compression import registry
-from residual_gru import evaluate
+from residual_gru import weights
 
 FLAGS = flags.FLAGS
 def define_flags():
@@ -71,8 +71,8 @@ def main(argv):
   if FLAGS.register and not 1 <= FLAGS.model_id < registry.FIRST_USER_ID:
     raise app.UsageError("Bundled releases take ids 1-999.")
   try:
-    network, step = evaluate.load_checkpoint(FLAGS.train_dir,
-                                             FLAGS.checkpoint)
+    network, step = weights.load_checkpoint(FLAGS.train_dir,
+                                            FLAGS.checkpoint)
   except FileNotFoundError as e:
     raise app.UsageError(str(e))
   with open(os.path.join(FLAGS.train_dir, "config.json")) as f:

@@ -1,0 +1,97 @@
+"""Weights on disk: training checkpoints and released weight files.
+
+Both key variables by their path below the model (``model.named_variables``),
+so any instance of a config reads any other's weights:
+- a training run's checkpoints (``<train_dir>/checkpoints``, written by
+  residual_gru.train) hold the weights, the optimizer and the step;
+- a released model folder holds model.json and weights.npz (float16 to
+  keep the package small; the network computes in float32).
+"""
+
+import json
+import os
+
+import numpy as np
+
+
+def save_npz(network, path, dtype=np.float16):
+  """Writes the network's variables by name (compressed .npz)."""
+  from residual_gru import model as model_lib
+  named = model_lib.named_variables(network)
+  np.savez_compressed(path, **{k: v.numpy().astype(dtype)
+                               for k, v in named.items()})
+
+
+def load_npz(network, path):
+  """Assigns a save_npz file to the network; ValueError if they differ."""
+  from residual_gru import model as model_lib
+  named = model_lib.named_variables(network)
+  with np.load(path) as stored:
+    if set(stored.files) != set(named):
+      raise ValueError(
+          f"{path} does not match its model config: weights "
+          f"{sorted(set(stored.files) ^ set(named))[:4]} differ.")
+    for name, variable in named.items():
+      variable.assign(stored[name].astype(np.float32))
+
+
+def build_network(model_config, weights_path):
+  """An RNNCompressionModel of a config dict with a save_npz file's weights."""
+  from residual_gru import config as config_lib
+  from residual_gru import model as model_lib
+  network = model_lib.RNNCompressionModel(
+      config_lib.ModelConfig.from_dict(model_config))
+  load_npz(network, weights_path)
+  return network
+
+
+def load_folder(directory):
+  """The network of a model folder (model.json + weights.npz)."""
+  try:
+    with open(os.path.join(directory, "model.json")) as f:
+      meta = json.load(f)
+  except (OSError, ValueError) as e:
+    raise FileNotFoundError(f"{directory} is not a model folder ({e}).")
+  return build_network(meta["model"], os.path.join(directory, "weights.npz"))
+
+
+def is_training_run(path):
+  return os.path.exists(os.path.join(path, "config.json")) and os.path.isdir(
+      os.path.join(path, "checkpoints"))
+
+
+def load_checkpoint(train_dir, checkpoint=None):
+  """(model, step) of a training run's latest (or given) checkpoint.
+
+  Raises FileNotFoundError (with a message for the user) when the run or
+  the checkpoint is not there.
+  """
+  import tensorflow as tf
+  from residual_gru import config as config_lib
+  from residual_gru import model as model_lib
+  config_path = os.path.join(train_dir, "config.json")
+  if not os.path.exists(config_path):
+    raise FileNotFoundError(f"{train_dir} is not a training run (no "
+                            "config.json).")
+  with open(config_path) as f:
+    model_config = config_lib.ModelConfig.from_dict(json.load(f)["model"])
+  model = model_lib.RNNCompressionModel(model_config)
+  path = checkpoint or tf.train.latest_checkpoint(
+      os.path.join(train_dir, "checkpoints"))
+  if not path:
+    raise FileNotFoundError(f"No checkpoint in {train_dir}.")
+  if not tf.io.gfile.exists(path + ".index"):
+    raise FileNotFoundError(f"No checkpoint {path} (give the path without "
+                            "its .index/.data suffix).")
+  step = tf.Variable(0, dtype=tf.int64)
+  tf.train.Checkpoint(weights=model_lib.named_variables(model),
+                      step=step).restore(path).expect_partial(
+                      ).assert_existing_objects_matched()
+  return model, int(step)
+
+
+def load_network(spec):
+  """A training run's latest checkpoint or a model folder -> network."""
+  if is_training_run(spec):
+    return load_checkpoint(spec)[0]
+  return load_folder(spec)
