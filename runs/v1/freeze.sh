@@ -62,7 +62,7 @@ case "${1:-}" in
     ;;
   eval_entropy)
     $PY -m compression eval --images="$KODAK" --output_dir=runs/benchmarks/kodak_v1_entropy \
-        --codecs=ours,jpeg --entropy --workers=2 --model=v1
+        --codecs=ours,jpeg,webp --entropy --workers=1 --model=v1
     ;;
   default)
     $PY -c "from compression import release; release.register('v1', 2, True)"
