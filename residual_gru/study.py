@@ -15,8 +15,10 @@ Every sub-folder of --study_dir that holds a training run is a candidate
 
 The forecast of each metric is a straight line in log(step) through the
 candidate's evaluations from the warm-start point on (the shape of the v1
-run's own curve, see residual_gru.loss_trend), read at the step that
---forecast_hours of CPU at the candidate's speed reaches. Two points make a
+run's own curve, see residual_gru.loss_trend), plus, for the candidates
+that continue the v1 recipe unchanged, the v1 run's earlier checkpoints
+(--recipe_history), read at the step that --forecast_hours of CPU at the
+candidate's speed reaches. Two points make a
 line, not a trend: with only the start and one evaluation it is a guess
 that later evaluations will correct, and the table says how many points
 each forecast stands on.
@@ -34,6 +36,7 @@ import numpy as np
 FLAGS = flags.FLAGS
 ITERATIONS = (2, 4, 8, 16)
 START = "v1src"
+_V1_MODEL = None  # set from the start point's config
 
 
 def define_flags():
@@ -41,6 +44,11 @@ def define_flags():
   flags.DEFINE_string("output_dir", None, "Writes table.md and results.json.")
   flags.DEFINE_float("budget_cpu_secs", 3600, "The equal-time budget.")
   flags.DEFINE_float("forecast_hours", 20, "CPU hours of the forecast.")
+  flags.DEFINE_list("recipe_history", ["v1_7003", "v1_15053"], "Runs in "
+                    "--study_dir holding earlier checkpoints of the v1 run "
+                    "(evaluated like the candidates): points of the curve "
+                    "of every candidate whose training config is the v1 "
+                    "recipe's.")
 
 
 def pooled_evals(run_dir):
@@ -87,7 +95,14 @@ def log_step_forecast(points, step):
   return float(slope * np.log(step) + intercept)
 
 
-def candidate(run_dir, start_evals, start_step, budget, forecast_secs):
+def _recipe(config):
+  """A run's training settings, without its step limit."""
+  return {k: v for k, v in config["train"].items() if k != "max_steps"}
+
+
+def candidate(run_dir, start_evals, start_step, budget, forecast_secs,
+              history=()):
+  """One row of the table; ``history`` = [(train config, {step: eval})]."""
   with open(os.path.join(run_dir, "config.json")) as f:
     config = json.load(f)
   # The warm start costs nothing; later records carry the run's CPU.
@@ -106,6 +121,10 @@ def candidate(run_dir, start_evals, start_step, budget, forecast_secs):
     return None
   at = max(within)
   points = {start_step: start_evals, **evals}
+  for train_config, earlier in history:
+    if train_config == _recipe(config) and config["model"] == (
+        _V1_MODEL or config["model"]):
+      points.update(earlier)
   forecast_step = first_step + steps_per_cpu_sec * forecast_secs
   row = {"name": os.path.basename(run_dir), "config": config,
          "steps_per_cpu_sec": steps_per_cpu_sec, "cpu_secs": spent,
@@ -160,13 +179,25 @@ def main(argv):
   start = {"step": start_step, **start_evals[start_step]}
   start["msssim"] = {k: start["msssim"][k - 1] for k in ITERATIONS}
   start["psnr"] = {k: start["psnr"][k - 1] for k in ITERATIONS}
+  global _V1_MODEL
+  with open(os.path.join(start_dir, "config.json")) as f:
+    _V1_MODEL = json.load(f)["model"]
+  history = []
+  for name in FLAGS.recipe_history:
+    run_dir = os.path.join(FLAGS.study_dir, name)
+    earlier = pooled_evals(run_dir)
+    if earlier:
+      with open(os.path.join(run_dir, "config.json")) as f:
+        history.append((_recipe(json.load(f)), earlier))
   rows = []
+  skip = {START, *FLAGS.recipe_history}
   for run_dir in sorted(glob.glob(os.path.join(FLAGS.study_dir, "*"))):
-    if os.path.basename(run_dir) == START or not os.path.exists(
+    if os.path.basename(run_dir) in skip or not os.path.exists(
         os.path.join(run_dir, "config.json")):
       continue
     row = candidate(run_dir, start_evals[start_step], start_step,
-                    FLAGS.budget_cpu_secs, FLAGS.forecast_hours * 3600)
+                    FLAGS.budget_cpu_secs, FLAGS.forecast_hours * 3600,
+                    history)
     if row:
       rows.append(row)
   os.makedirs(FLAGS.output_dir, exist_ok=True)
