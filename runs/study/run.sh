@@ -6,6 +6,7 @@
 #   bash runs/study/run.sh setup NAME        # warm start NAME from v1
 #   bash runs/study/run.sh train NAME SECS   # train NAME until its run has used SECS CPU seconds
 #   bash runs/study/run.sh eval NAME         # held-out MS-SSIM/PSNR of NAME's latest checkpoint
+#   bash runs/study/run.sh history           # the v1 run's steps 7,003 and 15,053 from git, as runs to evaluate
 #   bash runs/study/run.sh table             # runs/study/table.md and results.json
 #
 # NAME is a config in configs/study/. Environment (defaults are this machine's):
@@ -60,11 +61,23 @@ case "${1:-}" in
     $PY -m residual_gru.evaluate --train_dir="$run" --images="$TRAIN/urban100" \
         --held_out_fraction=0.05 --downscale=1 --name=heldout_urban1
     ;;
+  history)
+    # Earlier resume checkpoints of the v1 run, replaced in later commits.
+    for pair in 7003:aa7d5c8 15053:1cfc109; do
+      step=${pair%%:*}; commit=${pair##*:}; dir=$STUDY/v1_$step
+      mkdir -p "$dir/checkpoints"
+      for f in index data-00000-of-00001; do
+        git show "$commit:runs/v1/checkpoint/ckpt-$step.$f" > "$dir/checkpoints/ckpt-$step.$f"
+      done
+      printf 'model_checkpoint_path: "ckpt-%s"\n' "$step" > "$dir/checkpoints/checkpoint"
+      cp runs/v1/config.json "$dir/"
+    done
+    ;;
   table)
     $PY -m residual_gru.study --study_dir="$STUDY" --output_dir=runs/study
     ;;
   *)
-    echo "usage: bash runs/study/run.sh setup|train|eval NAME [CPU_SECS] | table" >&2
+    echo "usage: bash runs/study/run.sh setup|train|eval NAME [CPU_SECS] | history | table" >&2
     exit 2
     ;;
 esac
