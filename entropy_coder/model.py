@@ -24,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from entropy_coder.config import ModelConfig
+from residual_gru import model as image_model
 
 CLIP = 0.999  # the reference clips predictions to +-(1 - 0.001)
 
@@ -67,16 +68,10 @@ def _conv(filters, size, name, use_bias=True):
                              use_bias=use_bias)
 
 
-class _ConfiguredLayer(keras.layers.Layer):
+class _ConfiguredLayer(image_model.ConfiguredLayer):
   """A layer built from the entropy ModelConfig, which its config carries."""
 
-  def get_config(self):
-    return {**super().get_config(), "config": self.config.to_dict()}
-
-  @classmethod
-  def from_config(cls, config):
-    config = dict(config)
-    return cls(ModelConfig.from_dict(config.pop("config")), **config)
+  config_class = ModelConfig
 
 
 @keras.saving.register_keras_serializable(package="entropy_coder")

@@ -23,8 +23,10 @@ BLOCK = 32  # Images are padded to a multiple of this (4 stride-2 layers and
 CODE_STRIDE = 16  # One 32-bit code vector per 16x16 pixel block.
 
 
-class _ConfiguredLayer(keras.layers.Layer):
-  """A layer built from a ModelConfig, which its Keras config carries."""
+class ConfiguredLayer(keras.layers.Layer):
+  """A layer built from a config dataclass, which its Keras config carries."""
+
+  config_class = ModelConfig
 
   def get_config(self):
     return {**super().get_config(), "config": self.config.to_dict()}
@@ -32,11 +34,11 @@ class _ConfiguredLayer(keras.layers.Layer):
   @classmethod
   def from_config(cls, config):
     config = dict(config)
-    return cls(ModelConfig.from_dict(config.pop("config")), **config)
+    return cls(cls.config_class.from_dict(config.pop("config")), **config)
 
 
 @keras.saving.register_keras_serializable(package="residual_gru")
-class Encoder(_ConfiguredLayer):
+class Encoder(ConfiguredLayer):
   """E-Conv and E-RNN#1-3 of Figure 1 followed by the binarizer."""
 
   def __init__(self, config, **kwargs):
@@ -69,7 +71,7 @@ class Encoder(_ConfiguredLayer):
 
 
 @keras.saving.register_keras_serializable(package="residual_gru")
-class Decoder(_ConfiguredLayer):
+class Decoder(ConfiguredLayer):
   """D-Conv#1, D-RNN#1-4 with depth-to-space, and D-Conv#2 of Figure 1."""
 
   def __init__(self, config, **kwargs):
