@@ -19,6 +19,7 @@ import time
 from absl import app
 from absl import flags
 
+from compression import images
 from compression import speed
 
 FLAGS = flags.FLAGS
@@ -62,7 +63,7 @@ def _measure(what, config_path, image, repeats, batch_size):
       return loss
     run = lambda: step().numpy()
   else:
-    pixels = data.load_image(image)
+    pixels = images.load(image)
     h, w = pixels.shape[:2]
     if what == "encode":
       run = lambda: model.compress(pixels, n)[0].numpy()

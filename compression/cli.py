@@ -11,6 +11,8 @@ import os
 import sys
 import time
 
+from compression import anchors
+
 EPILOG = """\
 examples:
   rnn-codec demo                                  try the bundled model
@@ -118,7 +120,7 @@ def _parser():
   sp.add_argument("--output_dir", required=True,
                   help="Written: results.json (every encoding), results.csv, "
                   "summary.csv (mean per rate), rd_*.png plots.")
-  sp.add_argument("--codecs", default="ours,jpeg,webp,jpeg2000,avif,jpegxl",
+  sp.add_argument("--codecs", default=",".join(anchors.TABLE),
                   help="Comma-separated subset (default: %(default)s).")
   sp.add_argument("--workers", type=int, default=2,
                   help="Parallel processes (default: %(default)s; 0 = "
@@ -134,7 +136,7 @@ def _parser():
                       "every codec, a fresh process per measurement.")
   sp.add_argument("--images", required=True, help="Folder of images.")
   sp.add_argument("--output", help="JSON file for the rows and summary.")
-  sp.add_argument("--codecs", default="ours,jpeg,webp,jpeg2000,avif,jpegxl",
+  sp.add_argument("--codecs", default=",".join(anchors.TABLE),
                   help="Comma-separated codecs (default: all six). Ours runs "
                   "at 2, 8 and 16 iterations, the anchors at one mid-rate "
                   "setting each.")
@@ -151,7 +153,7 @@ def _parser():
   sp.add_argument("--count", type=int, default=1000,
                   help="Thumbnails to cut (random crops at several scales, "
                   "Lanczos-downsampled to 32x32; default 1000).")
-  sp.add_argument("--codecs", default="ours,jpeg,jpeg2000,webp",
+  sp.add_argument("--codecs", default=",".join(anchors.THUMBNAIL_CODECS),
                   help="Comma-separated codecs (default: all four).")
   sp.add_argument("--seed", type=int, default=0,
                   help="Seed of the crop positions and scales.")
@@ -205,6 +207,7 @@ def _batch(inputs, output, extensions, new_ext, work):
   files = _expand(inputs, extensions)
   single = len(inputs) == 1 and not os.path.isdir(inputs[0])
   if single:
+    _refuse_overwriting_input(files[0], output)
     work(files[0], output)
     return 0
   if not files:
@@ -222,6 +225,13 @@ def _batch(inputs, output, extensions, new_ext, work):
   print(f"{len(files) - failed} of {len(files)} files done, {failed} failed.",
         file=sys.stderr)
   return 1 if failed else 0
+
+
+def _refuse_overwriting_input(src, dst):
+  """Writing over the input would lose it (the write is atomic, so it
+  would succeed): refused."""
+  if os.path.exists(dst) and os.path.samefile(src, dst):
+    raise UsageError(f"{dst} is the input file; give another output name.")
 
 
 def _codec(name):
@@ -260,6 +270,7 @@ def cmd_decode(args):
 
 def cmd_truncate(args):
   from compression import api, images
+  _refuse_overwriting_input(args.input, args.output)
   data = api.truncate(args.input, args.iterations)
   images.write_atomic(args.output, data)
   print(f"{args.input} -> {args.output}: {args.iterations} iterations, "
@@ -333,12 +344,11 @@ def cmd_decoder(args):
 
 
 def cmd_eval(args):
-  from compression import anchors, evaluation
+  from compression import evaluation
   codecs = [c for c in args.codecs.split(",") if c]
-  unknown = set(codecs) - set(anchors.CODECS) - {"ours"}
-  if unknown:
-    raise UsageError(f"Unknown codecs {sorted(unknown)}; choose from ours, "
-                     f"{', '.join(anchors.CODECS)}.")
+  complaint = anchors.unknown(codecs)
+  if complaint:
+    raise UsageError(complaint)
   if args.workers < 0:
     raise UsageError("--workers must be 0 or more.")
   paths = _expand([args.images], IMAGE_EXTENSIONS)
@@ -366,9 +376,9 @@ def cmd_eval(args):
 def cmd_speed(args):
   from compression import speed
   codecs = [c for c in args.codecs.split(",") if c]
-  unknown = set(codecs) - set(speed.SETTINGS)
-  if unknown:
-    raise UsageError(f"Unknown codecs {sorted(unknown)}.")
+  complaint = anchors.unknown(codecs)
+  if complaint:
+    raise UsageError(complaint)
   paths = _expand([args.images], IMAGE_EXTENSIONS)[:args.max_images or None]
   if not paths:
     raise UsageError(f"No images in {args.images}.")
@@ -393,9 +403,9 @@ def cmd_speed(args):
 def cmd_thumbnails(args):
   from compression import images, thumbnails
   codecs = [c for c in args.codecs.split(",") if c]
-  unknown = set(codecs) - set(thumbnails.ANCHORS) - {"ours"}
-  if unknown:
-    raise UsageError(f"Unknown codecs {sorted(unknown)}.")
+  complaint = anchors.unknown(codecs, anchors.THUMBNAIL_CODECS)
+  if complaint:
+    raise UsageError(complaint)
   paths = _expand([args.images], IMAGE_EXTENSIONS)
   if not paths:
     raise UsageError(f"No images in {args.images}.")

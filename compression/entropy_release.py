@@ -37,7 +37,7 @@ def main(argv):
   with open(os.path.join(FLAGS.checkpoint, "config.json")) as f:
     meta = json.load(f)
   network = model_lib.ProgressiveBinaryRNN(
-      config_lib.ModelConfig.from_dict(meta["model"]))
+      config_lib.EntropyModelConfig.from_dict(meta["model"]))
   evaluate_single.restore(network, FLAGS.checkpoint)
   registry.save_entropy_dir(network, FLAGS.model_dir, FLAGS.entropy_id,
                             extra={"provenance": meta})

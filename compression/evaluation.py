@@ -45,9 +45,9 @@ def run_anchor(codec, path):
   original = images.load(path)
   pixels = original.shape[0] * original.shape[1]
   rows = []
-  for knob in anchors.GRIDS[codec]:
+  for knob in anchors.TABLE[codec].grid:
     t0 = time.perf_counter()
-    data, decoded = anchors.CODECS[codec](original, knob)
+    data, decoded = anchors.TABLE[codec].code(original, knob)
     rows.append({"codec": codec, "image": os.path.basename(path),
                  "knob": knob, "bytes": len(data),
                  "bpp": 8.0 * len(data) / pixels,
@@ -213,7 +213,8 @@ def evaluate(image_paths, codecs, output_dir, model=None, workers=2,
   result = {"images": names, "codecs": list(codecs), "rows": rows,
             "model": _model_record(model) if "ours" in codecs else None,
             "summary": summary, "failures": failures,
-            "grids": {c: anchors.GRIDS[c] for c in codecs if c != "ours"}}
+            "grids": {c: list(anchors.TABLE[c].grid) for c in codecs
+                      if c != anchors.OURS}}
   with open(os.path.join(output_dir, "results.json"), "w") as f:
     json.dump(result, f, indent=1)
   with open(os.path.join(output_dir, "results.csv"), "w", newline="") as f:

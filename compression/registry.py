@@ -87,6 +87,31 @@ class Model:
       return self._network
 
 
+class TrainingRun(Model):
+  """A training run's latest checkpoint as a model (evaluation, timing).
+
+  Its files carry the first user id (1000): they are for measuring, not
+  for keeping (release the run with `python -m compression.release` to
+  keep files decodable). No entropy engine.
+  """
+
+  def __init__(self, directory):
+    from residual_gru import weights
+    self.directory = directory
+    try:
+      self._network, self.step = weights.load_checkpoint(directory)
+    except (FileNotFoundError, ValueError) as e:
+      raise errors.UnknownModelError(str(e))
+    self.id = FIRST_USER_ID
+    self.name = f"{os.path.basename(os.path.normpath(directory))}@{self.step}"
+    self.meta = {"id": self.id, "name": self.name,
+                 "model": self._network.config.to_dict(),
+                 "provenance": {"step": self.step, "train_dir": directory}}
+    self._entropy = (None, None)
+    self._codec = None
+    self._network_lock = threading.Lock()
+
+
 def build_network(model_config, weights_path):
   # Imported here so that reading a file's header needs no TensorFlow.
   from residual_gru import weights
@@ -101,7 +126,7 @@ def build_entropy_engine(model_config, weights_path):
   from entropy_coder import integer
   from entropy_coder import model as ec_model
   network = ec_model.ProgressiveBinaryRNN(
-      ec_config.ModelConfig.from_dict(model_config))
+      ec_config.EntropyModelConfig.from_dict(model_config))
   load_weights(network, weights_path)
   return integer.IntegerBinaryRNN(network)
 
@@ -167,7 +192,8 @@ def _load_dir(directory):
 
 
 def get(model=None):
-  """The model a call asks for: None (the default), an id, a name, a folder."""
+  """The model a call asks for: None (the default), an id, a name, a model
+  folder, or a training run (its latest checkpoint; for evaluation)."""
   if isinstance(model, Model):
     return model
   if model is None:
@@ -190,10 +216,14 @@ def get(model=None):
     if model in bundled().values():
       return _load_dir(os.path.join(MODELS_DIR, model))
     if os.path.isdir(model):
+      from residual_gru import weights
+      if weights.is_training_run(model):
+        return TrainingRun(model)  # not cached: its checkpoint moves on
       return _load_dir(model)
     raise errors.UnknownModelError(
         f"{model!r} is neither a bundled model "
-        f"({sorted(bundled().values()) or 'none'}) nor a model folder.")
+        f"({sorted(bundled().values()) or 'none'}), a model folder nor a "
+        "training run.")
   raise errors.UnknownModelError(f"Cannot use {model!r} as a model.")
 
 

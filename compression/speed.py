@@ -13,10 +13,7 @@ import subprocess
 import sys
 import time
 
-# Settings measured per codec: a mid-rate knob for the anchors, several
-# iteration counts for ours.
-SETTINGS = {"jpeg": [75], "webp": [75], "jpeg2000": [0.5], "avif": [60],
-            "jpegxl": [1.5], "ours": [2, 8, 16]}
+from compression import anchors
 
 
 def _status_mb(field):
@@ -40,7 +37,7 @@ def peak_rss_mb():
 
 def measure(codec, setting, path, repeats, model=None):
   """Runs in the child process."""
-  from compression import anchors, images
+  from compression import images
   original = images.load(path)
   if codec == "ours":
     from compression import api, registry
@@ -56,18 +53,10 @@ def measure(codec, setting, path, repeats, model=None):
     decode = lambda: api.decompress(data, model=chosen)
   else:
     base = rss_mb()
-    codec_fn = anchors.CODECS[codec]
-    encode = lambda: codec_fn(original, setting)
+    entry = anchors.TABLE[codec]
+    encode = lambda: entry.code(original, setting)
     data = encode()[0]
-    from PIL import Image
-    import io
-    import numpy as np
-    if codec == "jpegxl":
-      import imagecodecs
-      decode = lambda: imagecodecs.jpegxl_decode(data)
-    else:
-      decode = lambda: np.asarray(Image.open(io.BytesIO(data)).convert(
-          "RGB"))
+    decode = lambda: entry.decode(data)
   times = {}
   for name, run_once in (("encode", encode), ("decode", decode)):
     run_once()
@@ -87,7 +76,8 @@ def measure(codec, setting, path, repeats, model=None):
 def run(paths, codecs, repeats=3, model=None, threads=0):
   """Parent: one subprocess per measurement -> rows."""
   from tqdm import tqdm
-  jobs = [(c, s, p) for c in codecs for s in SETTINGS[c] for p in paths]
+  jobs = [(c, s, p) for c in codecs for s in anchors.TABLE[c].speed_settings
+          for p in paths]
   rows = []
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
   if threads:

@@ -5,23 +5,17 @@ s in {1, 2, 4}, downsampled to 32x32 with Pillow's LANCZOS filter (seeded).
 Quality: compression.metrics.block_ssim (8x8 blocks, block-global
 statistics, per channel). Byte targets 64 B (0.5 bpp) and 128 B (1 bpp).
 
-Header-less sizes, as the paper counts them for the anchors, at the smallest
-quality whose header-less size is not under the target:
-* JPEG: the entropy-coded data between the end of the SOS segment and the
-  EOI marker (standard Huffman tables, 4:2:0; the tables a decoder would
-  need are the standard ones, so they are not counted).
-* JPEG 2000 (raw J2K codestream): the bytes after the first SOD marker, up
-  to the EOC marker; the rate knob is searched over 40 compression ratios.
-* WebP: the VP8 chunk's payload minus its 10-byte key-frame header.
-* Ours: the code bits only, 16 bytes per iteration (4 iterations = 64 B,
-  8 = 128 B); the container's header and CRC bytes are reported apart.
+Header-less sizes, as the paper counts them for the anchors (the rules
+are the codec table's, compression.anchors), at the smallest quality whose
+header-less size is not under the target. Ours: the code bits only, 16
+bytes per iteration (4 iterations = 64 B, 8 = 128 B); the container's
+header and CRC bytes are reported apart.
 """
-
-import io
 
 import numpy as np
 from PIL import Image
 
+from compression import anchors
 from compression import metrics
 
 TARGETS = (64, 128)
@@ -44,56 +38,6 @@ def make_thumbnails(images, count, seed=0):
   return out
 
 
-def _decode(data):
-  with Image.open(io.BytesIO(data)) as im:
-    return np.asarray(im.convert("RGB"))
-
-
-def jpeg_headerless(data):
-  sos = data.index(b"\xff\xda")
-  length = int.from_bytes(data[sos + 2:sos + 4], "big")
-  end = data.rindex(b"\xff\xd9")
-  return end - (sos + 2 + length)
-
-
-def j2k_headerless(data):
-  return data.rindex(b"\xff\xd9") - (data.index(b"\xff\x93") + 2)
-
-
-def webp_headerless(data):
-  pos = data.index(b"VP8 ")
-  size = int.from_bytes(data[pos + 4:pos + 8], "little")
-  return size - 10
-
-
-def _jpeg(thumb, q):
-  buf = io.BytesIO()
-  Image.fromarray(thumb).save(buf, "JPEG", quality=q, subsampling=2)
-  return buf.getvalue()
-
-
-def _webp(thumb, q):
-  buf = io.BytesIO()
-  Image.fromarray(thumb).save(buf, "WEBP", quality=q, method=4)
-  return buf.getvalue()
-
-
-def _j2k(thumb, ratio):
-  buf = io.BytesIO()
-  Image.fromarray(thumb).save(buf, "JPEG2000", no_jp2=True,
-                              quality_mode="rates", quality_layers=[ratio],
-                              irreversible=True, mct=1)
-  return buf.getvalue()
-
-
-ANCHORS = {
-    "jpeg": (_jpeg, jpeg_headerless, list(range(1, 101))),
-    "webp": (_webp, webp_headerless, list(range(0, 101))),
-    "jpeg2000": (_j2k, j2k_headerless,
-                 list(np.geomspace(400, 3, 40))),  # small files first
-}
-
-
 def anchor_at_target(codec, thumb, target):
   """(header-less bytes, block SSIM) at the smallest knob not under target.
 
@@ -102,7 +46,8 @@ def anchor_at_target(codec, thumb, target):
   steps in log ratio find the smallest file that is not under it (the
   grid's steps are up to 40 % apart in size for 32x32 images).
   """
-  encode, size_of, knobs = ANCHORS[codec]
+  rule = anchors.TABLE[codec].thumbnails
+  encode, size_of, knobs = rule.encode, rule.headerless_bytes, rule.knobs
   best, below = None, None
   for knob in knobs:
     data = encode(thumb, knob)
@@ -124,7 +69,7 @@ def anchor_at_target(codec, thumb, target):
         lo = mid
   else:
     data = best[1]
-  return size_of(data), metrics.block_ssim(thumb, _decode(data))
+  return size_of(data), metrics.block_ssim(thumb, anchors.pillow_decode(data))
 
 
 def ours_at_target(model, thumb, target):
@@ -148,7 +93,7 @@ def run(thumbs, codecs, model=None):
       sizes, scores, extra = [], [], []
       for t in tqdm(thumbs, desc=f"{codec} {target} B", unit="img",
                     file=sys.stderr):
-        if codec == "ours":
+        if codec == anchors.OURS:
           n, s, overhead = ours_at_target(model, t, target)
           extra.append(overhead)
         else:

@@ -23,6 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from entropy_coder import dataset
+from residual_gru import images
 
 FLAGS = flags.FLAGS
 
@@ -110,7 +111,7 @@ def main(argv):
   rng = np.random.default_rng(FLAGS.seed)
   train, val = [], []
   for path, name in tqdm(paths, unit="img", file=sys.stderr):
-    image = data.load_image(path)
+    image = images.load(path)
     target = val if data.is_validation(name, FLAGS.held_out_fraction) else (
         train)
     for factor in scales:

@@ -45,7 +45,7 @@ def load_trained(train_dir):
   with open(f"{train_dir}/config.json") as f:
     meta = json.load(f)
   network = model_lib.ProgressiveBinaryRNN(
-      config_lib.ModelConfig.from_dict(meta["model"]))
+      config_lib.EntropyModelConfig.from_dict(meta["model"]))
   evaluate_single.restore(network, train_dir)
   return network
 

@@ -1,4 +1,6 @@
-"""Entropy-coder configs with the reference's JSON fields.
+"""Entropy-coder configs with the reference's JSON fields, in the project's
+one config schema (residual_gru.config.DictConfig: from_dict refuses unknown
+keys, from_json reads a file, to_dict writes what from_dict reads).
 
 The field names are those of the released entropy coder's JSON configs
 (tensorflow/models research/compression/entropy_coder: model, train and
@@ -17,7 +19,6 @@ code map of a set has one shape, so batches stack).
 """
 
 import dataclasses
-import json
 
 from residual_gru.config import DictConfig
 
@@ -25,7 +26,7 @@ CONTEXTS = ("row", "raster")
 
 
 @dataclasses.dataclass(frozen=True)
-class ModelConfig(DictConfig):
+class EntropyModelConfig(DictConfig):
   layer_depth: int = 32
   layer_count: int = 16
   coded_layer_count: int = 0   # 0 = layer_count
@@ -51,7 +52,7 @@ class ModelConfig(DictConfig):
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig(DictConfig):
+class EntropyTrainConfig(DictConfig):
   batch_size: int = 4
   learning_rate: float = 0.1
   decay_rate: float = 0.9
@@ -66,7 +67,7 @@ class TrainConfig(DictConfig):
 
 
 @dataclasses.dataclass(frozen=True)
-class InputConfig(DictConfig):
+class EntropyInputConfig(DictConfig):
   data: str = ""
   unique_code_size: bool = True
 
@@ -74,8 +75,3 @@ class InputConfig(DictConfig):
     if not self.unique_code_size:
       raise ValueError("unique_code_size: false (code maps of several "
                        "shapes) is not supported; give one crop size.")
-
-
-def load(path, cls):
-  with open(path) as f:
-    return cls.from_dict(json.load(f))

@@ -43,8 +43,8 @@ def main(argv):
   for name in ("checkpoint", "model_config", "input_codes"):
     if not getattr(FLAGS, name):
       raise app.UsageError(f"--{name} is required.")
-  mc = config_lib.load(FLAGS.model_config, config_lib.ModelConfig)
-  mc = config_lib.ModelConfig.from_dict(
+  mc = config_lib.EntropyModelConfig.from_json(FLAGS.model_config)
+  mc = config_lib.EntropyModelConfig.from_dict(
       {**mc.to_dict(), "progressive": FLAGS.model == "progressive"})
   network = model_lib.ProgressiveBinaryRNN(mc)
   restore(network, FLAGS.checkpoint)

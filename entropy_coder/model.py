@@ -23,7 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from entropy_coder.config import ModelConfig
+from entropy_coder.config import EntropyModelConfig
 from residual_gru import model as image_model
 
 CLIP = 0.999  # the reference clips predictions to +-(1 - 0.001)
@@ -69,9 +69,9 @@ def _conv(filters, size, name, use_bias=True):
 
 
 class _ConfiguredLayer(image_model.ConfiguredLayer):
-  """A layer built from the entropy ModelConfig, which its config carries."""
+  """A layer built from an EntropyModelConfig, which its Keras config carries."""
 
-  config_class = ModelConfig
+  config_class = EntropyModelConfig
 
 
 @keras.saving.register_keras_serializable(package="entropy_coder")
@@ -138,7 +138,7 @@ class ProgressiveBinaryRNN(keras.Model):
   def __init__(self, config, **kwargs):
     super().__init__(**kwargs)
     if isinstance(config, dict):
-      config = ModelConfig.from_dict(config)
+      config = EntropyModelConfig.from_dict(config)
     self.config = config
     n, d, h = config.layer_count, config.layer_depth, config.hidden
     # Unused layers up to layer_count are built too, so checkpoints of one
@@ -175,7 +175,7 @@ class ProgressiveBinaryRNN(keras.Model):
 
   @classmethod
   def from_config(cls, config):
-    return cls(ModelConfig.from_dict(config["config"]))
+    return cls(EntropyModelConfig.from_dict(config["config"]))
 
   def next_state(self, k, x, hs, cs):
     """(s_{k+1}, hs, cs) once layer k (x) is known."""

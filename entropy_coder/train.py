@@ -15,11 +15,7 @@ held-out validation (give it to compression.entropy_release); SIGTERM checkpoint
 and stops.
 """
 
-import json
 import os
-import signal
-import sys
-import time
 
 from absl import app
 from absl import flags
@@ -31,6 +27,10 @@ import tensorflow as tf
 from entropy_coder import config as config_lib
 from entropy_coder import dataset
 from entropy_coder import model as model_lib
+from residual_gru import data
+from residual_gru import harness as harness_lib
+from residual_gru import model as image_model_lib
+from residual_gru import weights as weights_lib
 
 FLAGS = flags.FLAGS
 MODELS = ("progressive", "single")
@@ -59,6 +59,8 @@ def define_flags():
   flags.DEFINE_integer("val_steps", 200, "Steps between validations.")
   flags.DEFINE_float("stop_after_secs", 0, "Checkpoint and stop after this "
                      "much wall time.")
+  flags.DEFINE_float("stop_after_cpu_secs", 0, "Checkpoint and stop once "
+                     "the run's CPU time (all sessions') reaches this.")
   flags.DEFINE_integer("threads", 0, "intra-op threads (0 = default).")
   flags.DEFINE_string("init_from", None, "Start a new run from these "
                       "weights: a released entropy folder (weights.npz), "
@@ -67,58 +69,38 @@ def define_flags():
 
 
 def load_configs(model, model_config, input_config, train_config):
-  mc = config_lib.load(model_config, config_lib.ModelConfig)
-  mc = config_lib.ModelConfig.from_dict(
+  mc = config_lib.EntropyModelConfig.from_json(model_config)
+  mc = config_lib.EntropyModelConfig.from_dict(
       {**mc.to_dict(), "progressive": model == "progressive"})
-  ic = config_lib.load(input_config, config_lib.InputConfig)
-  tc = config_lib.load(train_config, config_lib.TrainConfig)
+  ic = config_lib.EntropyInputConfig.from_json(input_config)
+  tc = config_lib.EntropyTrainConfig.from_json(train_config)
   return mc, ic, tc
 
 
 def train(model_config, input_config, train_config, train_dir, val_data=None,
           seed=1, checkpoint_secs=600, checkpoint_steps=0, log_steps=20,
-          val_steps=200, stop_after_secs=0, init_from=None):
-  from residual_gru import data
-  from residual_gru import model as image_model_lib
-  start = time.time()
-  os.makedirs(train_dir, exist_ok=True)
-  meta = {"model": model_config.to_dict(), "train": train_config.to_dict(),
-          "input": {"data": input_config.data}}
-  meta_path = os.path.join(train_dir, "config.json")
-  if os.path.exists(meta_path):
-    with open(meta_path) as f:
-      if json.load(f)["model"] != meta["model"]:
-        raise app.UsageError(f"{train_dir} holds another model config.")
-  with open(meta_path, "w") as f:
-    json.dump(meta, f, indent=2)
+          val_steps=200, stop_after_secs=0, init_from=None,
+          stop_after_cpu_secs=0):
+  record = {"model": model_config.to_dict(), "train": train_config.to_dict(),
+            "input": {"data": input_config.data}}
   keras.utils.set_random_seed(seed)
   network = model_lib.ProgressiveBinaryRNN(model_config)
   optimizer = keras.optimizers.Adam(train_config.learning_rate,
                                     epsilon=train_config.adam_epsilon)
   optimizer.build(network.trainable_variables)
   step_var = tf.Variable(0, dtype=tf.int64)
-  ckpt = tf.train.Checkpoint(
-      weights=image_model_lib.named_variables(network), optimizer=optimizer,
-      step=step_var)
-  manager = tf.train.CheckpointManager(
-      ckpt, os.path.join(train_dir, "checkpoints"), max_to_keep=2)
-  # The weights of the best held-out validation so far, with their own
+  weights = image_model_lib.named_variables(network)
+  # best/ keeps the weights of the best held-out validation with their
   # config.json: entropy models overfit (2,734 maps, 5 M parameters), and
-  # this folder is what release and compare should be given.
-  best_dir = os.path.join(train_dir, "best")
-  best_manager = tf.train.CheckpointManager(
-      tf.train.Checkpoint(weights=image_model_lib.named_variables(network)),
-      best_dir, max_to_keep=1)
-  best_path = os.path.join(best_dir, "best.json")
-  best = float("inf")
-  if os.path.exists(best_path):
-    with open(best_path) as f:
-      best = json.load(f)["val_bits_per_bit"]
-  if manager.latest_checkpoint:
-    ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-  elif init_from:
-    from residual_gru import weights
-    weights.load_npz(network, os.path.join(init_from, "weights.npz"))
+  # that folder is what release and compare should be given.
+  run = harness_lib.TrainingHarness(
+      train_dir, record,
+      tf.train.Checkpoint(weights=weights, optimizer=optimizer,
+                          step=step_var),
+      step_var, best_weights=tf.train.Checkpoint(weights=weights),
+      best_metric="val_bits_per_bit")
+  if not run.restore() and init_from:
+    weights_lib.load_npz(network, os.path.join(init_from, "weights.npz"))
     logging.info("Initialised from %s.", init_from)
   step = int(step_var.numpy())
   end = train_config.max_steps
@@ -134,7 +116,7 @@ def train(model_config, input_config, train_config, train_dir, val_data=None,
   static = dataset.StaticBernoulli(codes[..., :needed], depth)
 
   @tf.function
-  def train_step(batch, lr):
+  def apply_step(batch, lr):
     batch = tf.cast(batch, tf.float32)
     with tf.GradientTape() as tape:
       probs = network(batch)
@@ -144,65 +126,38 @@ def train(model_config, input_config, train_config, train_dir, val_data=None,
     optimizer.apply_gradients(zip(grads, network.trainable_variables))
     return model_lib.layer_bits_per_bit(batch, probs, depth)
 
-  evaluate = model_lib.layer_evaluator(network, depth)
-
-  writer = tf.summary.create_file_writer(os.path.join(train_dir, "train"))
-  history = open(os.path.join(train_dir, "history.jsonl"), "a")
-  last_ckpt, t0, s0 = time.time(), time.time(), step
-  # SIGTERM (e.g. a session ending) checkpoints and stops after this step.
-  stop_requested = []
-  previous_handler = signal.signal(
-      signal.SIGTERM, lambda *_: stop_requested.append(True))
-  while step < end:
+  def train_step(step):
     batch = data.batch_for_step(codes, train_config.batch_size, seed, step,
                                 flips=False)
     lr = train_config.learning_rate_at(step)
-    per_layer = train_step(tf.constant(batch), tf.constant(lr, tf.float32))
-    step += 1
-    step_var.assign(step)
-    if step % log_steps == 0 or step == end:
-      per_layer = per_layer.numpy()
-      rate = (step - s0) / max(time.time() - t0, 1e-9)
-      print(f"step {step}/{end}  bits/bit {per_layer.mean():.4f}  "
-            f"(layer 1 {per_layer[0]:.3f}, last {per_layer[-1]:.3f})  "
-            f"lr {lr:.3g}  {rate:.2f} steps/s  "
-            f"ETA {(end - step) / max(rate, 1e-9) / 60:.1f} min",
-            file=sys.stderr, flush=True)
-      with writer.as_default(step=step):
-        tf.summary.scalar("loss", per_layer.mean())
-        tf.summary.scalar("Learning Rate", lr)
-        for k, v in enumerate(per_layer):
-          tf.summary.scalar(f"code_length_layer_{k:02d}", v)
-      history.write(json.dumps({"step": step, "time": time.time(),
-                                "bits_per_bit": float(per_layer.mean())})
-                    + "\n")
-    if val is not None and (step % val_steps == 0 or step == end):
-      v = evaluate(val)
-      s, _ = static.bits_per_bit(val[..., :needed])
-      logging.info("step %d held-out bits/bit %.4f (static Bernoulli %.4f)",
-                   step, v.mean(), s)
-      history.write(json.dumps({"step": step, "time": time.time(),
-                                "val_bits_per_bit": float(v.mean()),
-                                "val_layers": v.tolist(),
-                                "val_static": float(s)}) + "\n")
-      history.flush()
-      if v.mean() < best:
-        best = float(v.mean())
-        best_manager.save(checkpoint_number=step)
-        with open(os.path.join(best_dir, "config.json"), "w") as f:
-          json.dump(meta, f, indent=2)
-        with open(best_path, "w") as f:
-          json.dump({"step": step, "val_bits_per_bit": best}, f)
-    out_of_time = bool(stop_requested) or (
-        stop_after_secs and time.time() - start >= stop_after_secs)
-    if (time.time() - last_ckpt >= checkpoint_secs or step == end or
-        out_of_time or (checkpoint_steps and step % checkpoint_steps == 0)):
-      manager.save(checkpoint_number=step)
-      last_ckpt = time.time()
-    if out_of_time:
-      break
-  signal.signal(signal.SIGTERM, previous_handler)
-  history.close()
+    return lr, apply_step(tf.constant(batch), tf.constant(lr, tf.float32))
+
+  def report(step, result):
+    lr, per_layer = result
+    per_layer = per_layer.numpy()
+    tf.summary.scalar("loss", per_layer.mean())
+    tf.summary.scalar("Learning Rate", lr)
+    for k, v in enumerate(per_layer):
+      tf.summary.scalar(f"code_length_layer_{k:02d}", v)
+    text = (f"bits/bit {per_layer.mean():.4f}  (layer 1 {per_layer[0]:.3f}, "
+            f"last {per_layer[-1]:.3f})")
+    return text, lr, {"bits_per_bit": float(per_layer.mean())}
+
+  evaluate = model_lib.layer_evaluator(network, depth)
+
+  def validate(step):
+    v = evaluate(val)
+    s, _ = static.bits_per_bit(val[..., :needed])
+    logging.info("step %d held-out bits/bit %.4f (static Bernoulli %.4f)",
+                 step, v.mean(), s)
+    return {"val_bits_per_bit": float(v.mean()), "val_layers": v.tolist(),
+            "val_static": float(s)}, float(v.mean())
+
+  run.run(step, end, train_step, report,
+          validate if val is not None else None, log_steps=log_steps,
+          val_steps=val_steps, checkpoint_secs=checkpoint_secs,
+          checkpoint_steps=checkpoint_steps, stop_after_secs=stop_after_secs,
+          stop_after_cpu_secs=stop_after_cpu_secs)
   return network
 
 
@@ -218,11 +173,12 @@ def main(argv):
     mc, ic, tc = load_configs(FLAGS.model, FLAGS.model_config,
                               FLAGS.input_config, FLAGS.train_config)
     if FLAGS.max_steps is not None:
-      tc = config_lib.TrainConfig.from_dict({**tc.to_dict(),
+      tc = config_lib.EntropyTrainConfig.from_dict({**tc.to_dict(),
                                              "max_steps": FLAGS.max_steps})
     train(mc, ic, tc, FLAGS.train_dir, FLAGS.val_data, FLAGS.seed,
           FLAGS.checkpoint_secs, FLAGS.checkpoint_steps, FLAGS.log_steps,
-          FLAGS.val_steps, FLAGS.stop_after_secs, FLAGS.init_from)
+          FLAGS.val_steps, FLAGS.stop_after_secs, FLAGS.init_from,
+          FLAGS.stop_after_cpu_secs)
   except (OSError, ValueError) as e:
     raise app.UsageError(str(e))
 

@@ -22,6 +22,7 @@ import tensorflow as tf
 from tqdm import tqdm
 
 from residual_gru import data
+from residual_gru.images import load_downscaled
 
 FLAGS = flags.FLAGS
 def define_flags():
@@ -56,7 +57,7 @@ def _tfds_images(name, split):
 def _folder_images(paths, downscale, counts):
   for path, name in paths:
     try:
-      yield name, data.load_image(path, downscale)
+      yield name, load_downscaled(path, downscale)
     except (OSError, ValueError) as e:
       counts["unreadable"] += 1
       logging.warning("Skipping unreadable image %s: %s", path, e)

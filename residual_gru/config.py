@@ -1,4 +1,9 @@
-"""Model and training configurations, read from the JSON files in configs/.
+"""The one config schema: frozen dataclasses read from and written to JSON.
+
+DictConfig is the schema both models use (entropy_coder.config's
+EntropyModelConfig, EntropyTrainConfig and EntropyInputConfig subclass it
+with the reference's field names); the image network's ModelConfig and
+TrainConfig live here.
 
 A config file holds {"model": {...}, "train": {...}}; the model part is also
 saved beside every checkpoint and bundled model so that weights always travel
@@ -34,6 +39,13 @@ class DictConfig:
     if unknown:
       raise ValueError(f"Unknown {cls.__name__} keys: {sorted(unknown)}")
     return cls(**d)
+
+  @classmethod
+  def from_json(cls, path, section=None):
+    """cls from a JSON file, or from one section of it ("model", "train")."""
+    with open(path) as f:
+      data = json.load(f)
+    return cls.from_dict(data.get(section, {}) if section else data)
 
   def to_dict(self):
     return {k: v for k, v in dataclasses.asdict(self).items()
@@ -129,7 +141,5 @@ class TrainConfig(DictConfig):
 
 def load(path):
   """Reads a configs/*.json file -> (ModelConfig, TrainConfig)."""
-  with open(path) as f:
-    data = json.load(f)
-  return (ModelConfig.from_dict(data.get("model", {})),
-          TrainConfig.from_dict(data.get("train", {})))
+  return (ModelConfig.from_json(path, "model"),
+          TrainConfig.from_json(path, "train"))

@@ -54,16 +54,6 @@ def select_tiles(tiles, fraction, selection, rng):
   return order, ratios
 
 
-def load_image(path, downscale=1):
-  """RGB uint8 array of an image file, optionally box-downscaled by an int."""
-  with Image.open(path) as im:
-    im = im.convert("RGB")
-    if downscale > 1:
-      im = im.resize((im.width // downscale, im.height // downscale),
-                     Image.Resampling.BOX)
-    return np.asarray(im, dtype=np.uint8)
-
-
 def tile_example(tile, ratio, source):
   feature = {
       "tile": tf.train.Feature(bytes_list=tf.train.BytesList(

@@ -13,6 +13,7 @@ fraction, so training runs can be compared without touching evaluation sets.
 import json
 import os
 import sys
+import time
 
 from absl import app
 from absl import flags
@@ -20,6 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from residual_gru import data
+from residual_gru.images import load_downscaled
 from residual_gru import metrics
 from residual_gru import weights
 
@@ -36,6 +38,13 @@ def define_flags():
   flags.DEFINE_integer("iterations", 16, "Iterations to evaluate.")
   flags.DEFINE_string("name", "images", "Tag of the output JSON file.")
   flags.DEFINE_integer("max_images", 0, "Evaluate at most this many (0 = all).")
+  flags.DEFINE_string("decode_timing", None, "Instead of evaluating, time "
+                      "the decoding of this image at --iterations (median of "
+                      "--repeats after a warm-up) and write "
+                      "decode-<step>.json to --train_dir: what a wider or "
+                      "primed network costs every user.")
+  flags.DEFINE_integer("repeats", 3, "Timed decodes with --decode_timing.")
+  flags.DEFINE_integer("threads", 0, "intra-op threads (0 = default).")
 
 
 def rate_distortion(model, images, iterations):
@@ -54,8 +63,44 @@ def rate_distortion(model, images, iterations):
   return msssim, psnr, psnr_hvs
 
 
+def decode_seconds(model, image, iterations, repeats):
+  """Median wall seconds of model.decompress for image's codes (warmed up)."""
+  h, w = image.shape[:2]
+  bits, _ = model.compress(image, iterations)
+  model.decompress(bits, h, w).numpy()  # traces the function
+  times = []
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    model.decompress(bits, h, w).numpy()
+    times.append(time.perf_counter() - t0)
+  return float(np.median(times))
+
+
+def time_decoding():
+  try:
+    model, step = weights.load_checkpoint(FLAGS.train_dir, FLAGS.checkpoint)
+    image = load_downscaled(FLAGS.decode_timing, FLAGS.downscale)
+  except (FileNotFoundError, ValueError) as e:
+    raise app.UsageError(str(e))
+  secs = decode_seconds(model, image, FLAGS.iterations, FLAGS.repeats)
+  result = {"step": step, "image": os.path.basename(FLAGS.decode_timing),
+            "height": image.shape[0], "width": image.shape[1],
+            "iterations": FLAGS.iterations, "threads": FLAGS.threads,
+            "repeats": FLAGS.repeats, "decode_secs": secs}
+  out = os.path.join(FLAGS.train_dir, f"decode-{step}.json")
+  with open(out, "w") as f:
+    json.dump(result, f, indent=1)
+  print(f"step {step}: {result['image']} ({image.shape[1]}x{image.shape[0]})"
+        f" decoded at {FLAGS.iterations} iterations in {secs:.2f} s -> {out}")
+
+
 def main(argv):
   del argv
+  if FLAGS.threads:
+    import tensorflow as tf
+    tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
+  if FLAGS.train_dir and FLAGS.decode_timing:
+    return time_decoding()
   if not FLAGS.train_dir or not FLAGS.images:
     raise app.UsageError("--train_dir and --images are required.")
   try:
@@ -71,7 +116,7 @@ def main(argv):
     model, step = weights.load_checkpoint(FLAGS.train_dir, FLAGS.checkpoint)
   except FileNotFoundError as e:
     raise app.UsageError(str(e))
-  images = [data.load_image(p, FLAGS.downscale) for p in paths]
+  images = [load_downscaled(p, FLAGS.downscale) for p in paths]
   msssim, psnr, psnr_hvs = rate_distortion(model, images, FLAGS.iterations)
   result = {"step": step, "images": [os.path.basename(p) for p in paths],
             "bpp": [(t + 1) / 8 for t in range(FLAGS.iterations)],

@@ -88,6 +88,17 @@ def cpu_by_step(run_dir):
   return sorted(points)
 
 
+def decode_secs(run_dir):
+  """Decode seconds of the run's newest ``evaluate --decode_timing``, or None."""
+  newest = None
+  for path in glob.glob(os.path.join(run_dir, "decode-*.json")):
+    with open(path) as f:
+      r = json.load(f)
+    if newest is None or r["step"] > newest["step"]:
+      newest = r
+  return newest and newest["decode_secs"]
+
+
 def log_step_forecast(points, step):
   """Least-squares line in log(step) through [(step, value)], read at step."""
   s, v = np.log([p[0] for p in points]), np.array([p[1] for p in points])
@@ -130,7 +141,7 @@ def candidate(run_dir, start_evals, start_step, budget, forecast_secs,
          "steps_per_cpu_sec": steps_per_cpu_sec, "cpu_secs": spent,
          "step": at, "cpu_secs_at_step": cpu_at(at),
          "images": evals[at]["images"], "forecast_step": forecast_step,
-         "forecast_points": len(points)}
+         "forecast_points": len(points), "decode_secs": decode_secs(run_dir)}
   for metric in ("msssim", "psnr"):
     row[metric] = {k: evals[at][metric][k - 1] for k in ITERATIONS}
     row[f"{metric}_forecast"] = {
@@ -148,21 +159,26 @@ def table(rows, start, budget, forecast_hours):
       "hash), MS-SSIM / PSNR at 2, 4, 8 and 16 iterations after "
       f"{budget / 3600:g} CPU hour(s) of training on one thread, and a "
       f"log-step forecast after {forecast_hours:g} CPU hours "
-      "(`python -m residual_gru.study`).", "",
+      "(`python -m residual_gru.study`). decode s: seconds to decode one "
+      "Kodak image (768x512) at 16 iterations on one thread, median of 3 "
+      "(`run.sh decode_time NAME`).", "",
       "| candidate | steps/CPU-s | step | CPU h | MS-SSIM @2 / 4 / 8 / 16 | "
       "PSNR @2 / 4 / 8 / 16 | forecast MS-SSIM @2 / 4 / 8 / 16 "
-      f"({forecast_hours:g} h) | points |",
-      "|---|---|---|---|---|---|---|---|"]
+      f"({forecast_hours:g} h) | points | decode s |",
+      "|---|---|---|---|---|---|---|---|---|"]
+  secs = lambda s: "–" if s is None else f"{s:.2f}"
   fmt = lambda d, f: " / ".join(f.format(d[k]) for k in ITERATIONS)
   lines.append(f"| v1 (start) | – | {start['step']} | 0 | "
                f"{fmt(start['msssim'], '{:.4f}')} | "
-               f"{fmt(start['psnr'], '{:.2f}')} | – | – |")
+               f"{fmt(start['psnr'], '{:.2f}')} | – | – | "
+               f"{secs(start.get('decode_secs'))} |")
   for r in rows:
     lines.append(
         f"| {r['name']} | {r['steps_per_cpu_sec']:.3f} | {r['step']} | "
         f"{r['cpu_secs_at_step'] / 3600:.2f} | "
         f"{fmt(r['msssim'], '{:.4f}')} | {fmt(r['psnr'], '{:.2f}')} | "
-        f"{fmt(r['msssim_forecast'], '{:.4f}')} | {r['forecast_points']} |")
+        f"{fmt(r['msssim_forecast'], '{:.4f}')} | {r['forecast_points']} | "
+        f"{secs(r['decode_secs'])} |")
   return "\n".join(lines) + "\n"
 
 
@@ -176,7 +192,8 @@ def main(argv):
     raise app.UsageError(f"Evaluate the warm-start point first: "
                          f"bash runs/study/run.sh eval {START}")
   start_step = max(start_evals)
-  start = {"step": start_step, **start_evals[start_step]}
+  start = {"step": start_step, **start_evals[start_step],
+           "decode_secs": decode_secs(start_dir)}
   start["msssim"] = {k: start["msssim"][k - 1] for k in ITERATIONS}
   start["psnr"] = {k: start["psnr"][k - 1] for k in ITERATIONS}
   global _V1_MODEL

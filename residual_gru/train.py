@@ -21,9 +21,7 @@ the cluster from TF_CONFIG (see README.md, "Training on several machines").
 
 import json
 import os
-import signal
 import sys
-import tempfile
 import time
 
 from absl import app
@@ -35,6 +33,7 @@ import tensorflow as tf
 
 from residual_gru import config as config_lib
 from residual_gru import data
+from residual_gru import harness as harness_lib
 from residual_gru import metrics
 from residual_gru import model as model_lib
 
@@ -229,23 +228,13 @@ class Trainer:
     self.checkpoint = tf.train.Checkpoint(
         weights=model_lib.named_variables(self.model),
         optimizer=self.optimizer, step=self.step)
-    self.manager = tf.train.CheckpointManager(
-        self.checkpoint, os.path.join(train_dir, "checkpoints"),
-        max_to_keep=2)
 
-  def restore(self):
-    """Restores the latest checkpoint, if any; returns the step reached."""
-    path = self.manager.latest_checkpoint
-    if path:
-      self.checkpoint.restore(path).assert_existing_objects_matched()
-      logging.info("Resumed from %s at step %d.", path, int(self.step.read_value()))
-    return int(self.step.read_value())
-
-  def save(self):
+  def save(self, manager):
+    """Saves a checkpoint with the harness's manager (the chief's)."""
     # Only the chief writes under multi-worker; the others save to a
     # temporary folder, as tf.distribute's fault-tolerance guide asks.
     if is_chief(self.strategy):
-      return self.manager.save(checkpoint_number=int(self.step.read_value()))
+      return manager.save(checkpoint_number=int(self.step.read_value()))
     task_id = self.strategy.cluster_resolver.task_id
     tmp = os.path.join(self.train_dir, f"worker_tmp_{task_id}")
     path = tf.train.CheckpointManager(self.checkpoint, tmp, 1).save()
@@ -293,58 +282,22 @@ def is_chief(strategy):
           "chief" not in resolver.cluster_spec().as_dict())
 
 
-def _write_json(path, obj):
-  # A unique temporary name: several workers may share a train_dir.
-  fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or ".",
-                             prefix=".tmp-", suffix=".json")
-  with os.fdopen(fd, "w") as f:
-    json.dump(obj, f, indent=2)
-  os.replace(tmp, path)
-
-
-def _check_config(train_dir, model_config, train_config, write=True):
-  """Saves config.json, or refuses to resume with a different model."""
-  path = os.path.join(train_dir, "config.json")
-  wanted = {"model": model_config.to_dict(), "train": train_config.to_dict()}
-  if os.path.exists(path):
-    with open(path) as f:
-      saved = json.load(f)
-    if saved["model"] != wanted["model"]:
-      raise app.UsageError(
-          f"{train_dir} holds a run of a different model config "
-          f"({saved['model']}); use another --train_dir.")
-  if write:
-    _write_json(path, wanted)
-
-
-def recorded_cpu_secs(history_path):
-  """CPU seconds the run had used by its last history record (0 if none)."""
-  cpu = 0.0
-  if os.path.exists(history_path):
-    with open(history_path) as f:
-      for line in f:
-        cpu = json.loads(line).get("cpu_secs", cpu)
-  return cpu
-
-
-def _format_secs(secs):
-  secs = int(secs)
-  return f"{secs // 3600}h{secs % 3600 // 60:02d}m{secs % 60:02d}s"
-
-
 def train(model_config, train_config, train_dir, train_data, val_data=None,
           seed=1, strategy=None, checkpoint_secs=600, checkpoint_steps=0,
           log_steps=20, val_steps=500, val_tiles=512, stop_after_secs=0,
           stop_after_cpu_secs=0):
   """Runs (or resumes) training; returns the Trainer."""
-  start_time, start_cpu = time.time(), time.process_time()
   strategy = strategy or tf.distribute.get_strategy()
-  tf.io.gfile.makedirs(train_dir)
   # Under multi-worker only the chief writes config, history and summaries.
   chief = is_chief(strategy)
-  _check_config(train_dir, model_config, train_config, write=chief)
+  record = {"model": model_config.to_dict(), "train": train_config.to_dict()}
+  tf.io.gfile.makedirs(train_dir)
+  harness_lib.check_config(train_dir, record, write=False)
   trainer = Trainer(model_config, train_config, train_dir, seed, strategy)
-  step = trainer.restore()
+  run = harness_lib.TrainingHarness(
+      train_dir, record, trainer.checkpoint, trainer.step, chief=chief,
+      save=trainer.save)
+  step = run.restore()
   end = train_config.max_steps
   if step >= end:
     logging.info("Already at step %d of %d.", step, end)
@@ -362,92 +315,45 @@ def train(model_config, train_config, train_dir, train_data, val_data=None,
   code_shape = trainer.model.code_shape(train_config.batch_size, p, p)
   dataset = data.training_dataset(tiles, train_config.batch_size, code_shape,
                                   seed, step, end)
-  dataset = strategy.experimental_distribute_dataset(dataset)
+  batches = iter(strategy.experimental_distribute_dataset(dataset))
 
-  if chief:
-    writer = tf.summary.create_file_writer(os.path.join(train_dir, "train"))
-    val_writer = tf.summary.create_file_writer(os.path.join(train_dir, "val"))
-  else:
-    writer = val_writer = tf.summary.create_noop_writer()
-  history_path = os.path.join(train_dir, "history.jsonl")
+  def train_step(step):
+    images, noise = next(batches)
+    lr = learning_rate_at(train_config, step)
+    return lr, trainer.train_step(images, noise, tf.constant(lr, tf.float32))
 
-  cpu_before = recorded_cpu_secs(history_path)
-  run_cpu = lambda: cpu_before + time.process_time() - start_cpu
+  def report(step, result):
+    lr, per_iter = result
+    per_iter = per_iter.numpy()
+    tf.summary.scalar("loss", per_iter.mean())
+    tf.summary.scalar("learning_rate", lr)
+    for t, v in enumerate(per_iter):
+      tf.summary.scalar(f"loss_iteration_{t + 1:02d}", v)
+    text = (f"loss {per_iter.mean():.5f}  (it1 {per_iter[0]:.4f}, "
+            f"it{len(per_iter)} {per_iter[-1]:.4f})")
+    return text, lr, {"loss": float(per_iter.mean())}
 
-  def append_history(record):
-    record["cpu_secs"] = round(run_cpu(), 1)
-    if chief:
-      with open(history_path, "a") as f:
-        f.write(json.dumps(record) + "\n")
-  last_ckpt, t0, s0 = time.time(), time.time(), step
-
-  def checkpoint():
-    nonlocal last_ckpt
-    path = trainer.save()
-    last_ckpt = time.time()
-    logging.info("Checkpoint %s", path)
-
-  def validate():
+  def validate(step):
     losses, l1, recons = trainer.evaluate(val)
     losses, l1 = losses.numpy(), l1.numpy()
-    with val_writer.as_default(step=step):
-      tf.summary.scalar("loss", losses.mean())
-      for t, v in enumerate(l1):
-        tf.summary.scalar(f"l1_iteration_{t + 1:02d}", v)
-      n = len(recons)
-      shown = sorted({0, n // 4, n - 1})
-      grid = [val[:4]] + [model_lib.pixels_to_uint8(
-          trainer.model.to_pixels(recons[t][:4])) for t in shown]
-      tf.summary.image("original_then_iterations_" + "_".join(
-          str(t + 1) for t in shown), tf.concat(grid, axis=2), step=step,
-          max_outputs=4)
-    append_history({"step": step, "time": time.time(),
-                    "val_loss": float(losses.mean()), "val_l1": l1.tolist()})
-    return losses.mean()
+    tf.summary.scalar("loss", losses.mean())
+    for t, v in enumerate(l1):
+      tf.summary.scalar(f"l1_iteration_{t + 1:02d}", v)
+    n = len(recons)
+    shown = sorted({0, n // 4, n - 1})
+    grid = [val[:4]] + [model_lib.pixels_to_uint8(
+        trainer.model.to_pixels(recons[t][:4])) for t in shown]
+    tf.summary.image("original_then_iterations_" + "_".join(
+        str(t + 1) for t in shown), tf.concat(grid, axis=2), step=step,
+        max_outputs=4)
+    logging.info("step %d validation loss %.5f", step, losses.mean())
+    return {"val_loss": float(losses.mean()), "val_l1": l1.tolist()}, None
 
-  # SIGTERM (e.g. a session ending) checkpoints and stops after this step.
-  stop_requested = []
-  previous_handler = signal.signal(
-      signal.SIGTERM, lambda *_: stop_requested.append(True))
-
-  for images, noise in dataset:
-    lr = learning_rate_at(train_config, step)
-    per_iter = trainer.train_step(images, noise, tf.constant(lr, tf.float32))
-    trainer.step.assign_add(1)
-    step += 1
-    if step % log_steps == 0 or step == end:
-      per_iter = per_iter.numpy()
-      rate = (step - s0) / max(time.time() - t0, 1e-9)
-      eta = (end - step) / max(rate, 1e-9)
-      print(f"step {step}/{end}  loss {per_iter.mean():.5f}  "
-            f"(it1 {per_iter[0]:.4f}, it{len(per_iter)} {per_iter[-1]:.4f})  "
-            f"lr {lr:.2e}  {rate:.2f} steps/s  ETA {_format_secs(eta)}",
-            file=sys.stderr, flush=True)
-      with writer.as_default(step=step):
-        tf.summary.scalar("loss", per_iter.mean())
-        tf.summary.scalar("learning_rate", lr)
-        tf.summary.scalar("steps_per_second", rate)
-        for t, v in enumerate(per_iter):
-          tf.summary.scalar(f"loss_iteration_{t + 1:02d}", v)
-      append_history({"step": step, "time": time.time(),
-                      "loss": float(per_iter.mean())})
-    if val is not None and (step % val_steps == 0 or step == end):
-      logging.info("step %d validation loss %.5f", step, validate())
-    out_of_time = bool(stop_requested) or bool(
-        stop_after_secs and time.time() - start_time >= stop_after_secs) or (
-        bool(stop_after_cpu_secs and run_cpu() >= stop_after_cpu_secs))
-    if (time.time() - last_ckpt >= checkpoint_secs or step == end or
-        out_of_time or (checkpoint_steps and step % checkpoint_steps == 0)):
-      checkpoint()
-    if out_of_time:
-      append_history({"step": step, "time": time.time()})
-      logging.info("Stopping after %.0f s (run CPU %.0f s) at step %d (%s).",
-                   time.time() - start_time, run_cpu(), step,
-                   "SIGTERM" if stop_requested else "the time limit")
-      break
-  signal.signal(signal.SIGTERM, previous_handler)
-  writer.flush()
-  val_writer.flush()
+  run.run(step, end, train_step, report,
+          validate if val is not None else None, log_steps=log_steps,
+          val_steps=val_steps, checkpoint_secs=checkpoint_secs,
+          checkpoint_steps=checkpoint_steps, stop_after_secs=stop_after_secs,
+          stop_after_cpu_secs=stop_after_cpu_secs)
   return trainer
 
 
@@ -475,7 +381,7 @@ def main(argv):
           FLAGS.val_data, FLAGS.seed, strategy, FLAGS.checkpoint_secs,
           FLAGS.checkpoint_steps, FLAGS.log_steps, FLAGS.val_steps,
           FLAGS.val_tiles, FLAGS.stop_after_secs, FLAGS.stop_after_cpu_secs)
-  except (FileNotFoundError, ValueError) as e:
+  except (FileNotFoundError, ValueError) as e:  # incl. ConfigMismatch
     raise app.UsageError(str(e))
 
 

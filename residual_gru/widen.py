@@ -25,7 +25,6 @@ Structure the mapping has to respect:
 - the 32 bits, the RGB input and the RGB output are never widened.
 """
 
-import json
 import os
 
 from absl import app
@@ -174,6 +173,7 @@ def widen_into(old_model, new_model, seed=0):
 def main(argv):
   del argv
   from residual_gru import weights
+  from residual_gru import harness
   from residual_gru import train
   for name in ("from_run", "train_dir", "config"):
     if not getattr(FLAGS, name):
@@ -191,11 +191,13 @@ def main(argv):
     widen_into(old_model, trainer.model, FLAGS.seed)
   except (FileNotFoundError, ValueError) as e:
     raise app.UsageError(str(e))
-  with open(os.path.join(FLAGS.train_dir, "config.json"), "w") as f:
-    json.dump({"model": model_config.to_dict(),
-               "train": train_config.to_dict()}, f, indent=2)
+  # The harness writes config.json and owns the checkpoint folder.
+  run = harness.TrainingHarness(
+      FLAGS.train_dir, {"model": model_config.to_dict(),
+                        "train": train_config.to_dict()},
+      trainer.checkpoint, trainer.step)
   trainer.step.assign(step)
-  path = trainer.save()
+  path = trainer.save(run.manager)
   print(f"Widened {FLAGS.from_run} (step {step}) to {path}.")
 
 

@@ -155,6 +155,20 @@ def test_image_modes_are_converted(mode, color):
     assert pixels[0, 0, 0] == 40000 >> 8
 
 
+@pytest.mark.parametrize("value", [70000, -5])
+def test_32_bit_images_out_of_16_bit_range_are_refused_not_wrapped(value):
+  im = Image.new("I", (8, 8), value)
+  with pytest.raises(errors.InputError, match="8- and 16-bit"):
+    images.load(im)
+
+
+def test_write_errors_name_the_users_path(tmp_path):
+  target = tmp_path / "missing_folder" / "out.rnc"
+  with pytest.raises(OSError) as caught:
+    images.write_atomic(str(target), b"x")
+  assert caught.value.filename == str(target)
+
+
 def test_transparent_images_are_refused():
   with pytest.raises(errors.InputError, match="transparent"):
     images.load(_png("RGBA", color=(1, 2, 3, 100)))

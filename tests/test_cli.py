@@ -106,6 +106,16 @@ def test_errors_are_one_line_without_traceback(argv, message, tmp_path):
       "README.md")
 
 
+def test_output_over_the_input_is_refused(photo_path, tmp_path, capsys):
+  import shutil
+  same = tmp_path / "same.png"
+  shutil.copy(photo_path, same)
+  before = same.read_bytes()
+  assert cli.main(["encode", str(same), "-o", str(same)]) != 0
+  assert "is the input file" in capsys.readouterr().err
+  assert same.read_bytes() == before
+
+
 def test_help_explains():
   proc = subprocess.run([sys.executable, "-m", "compression", "--help"],
                         capture_output=True, text=True, cwd=ROOT, timeout=60,

@@ -19,7 +19,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def _network(progressive=True, layers=3, depth=8, seed=0):
   keras.utils.set_random_seed(seed)
-  return model_lib.ProgressiveBinaryRNN(config_lib.ModelConfig(
+  return model_lib.ProgressiveBinaryRNN(config_lib.EntropyModelConfig(
       layer_depth=depth, layer_count=layers, progressive=progressive))
 
 
@@ -343,8 +343,8 @@ def test_training_can_start_from_released_weights(tmp_path):
   """--init_from: a new run starts from an entropy folder's weights."""
   from compression import registry
   from residual_gru import model as rg_model
-  cfg = config_lib.load(f"{ROOT}/configs/entropy_coder/synthetic_model.json",
-                        config_lib.ModelConfig)
+  cfg = config_lib.EntropyModelConfig.from_json(
+      f"{ROOT}/configs/entropy_coder/synthetic_model.json")
   net = model_lib.ProgressiveBinaryRNN(cfg)
   for v in net.weights:
     v.assign(np.full(v.shape, 0.5, np.float32))

@@ -205,6 +205,10 @@ def test_study_table_pools_held_out_sets_and_forecasts_in_log_steps(tmp_path):
     _write_eval(run, 3000, name, [v + 0.01 + d for v in base], [21.0] * 16,
                 1 if name == "heldout_a" else 3)
   _write_eval(run, 2000, "heldout_a", base, [20.0] * 16, 1)  # one set only
+  # The newest decode timing is the one reported.
+  for step, secs in ((2000, 9.0), (3000, 4.5)):
+    (run / f"decode-{step}.json").write_text(
+        json.dumps({"step": step, "decode_secs": secs}))
   start_evals = study.pooled_evals(str(start))
   assert list(start_evals) == [1000] and start_evals[1000]["images"] == 4
   row = study.candidate(str(run), start_evals[1000], 1000, 3600, 20 * 3600)
@@ -216,11 +220,14 @@ def test_study_table_pools_held_out_sets_and_forecasts_in_log_steps(tmp_path):
   gain = 0.015 * np.log(41.0) / np.log(3.0)
   assert row["msssim_forecast"][8] == pytest.approx(base[7] + gain)
   assert row["forecast_points"] == 2
+  assert row["decode_secs"] == 4.5
   text = study.table([row], {"step": 1000, "images": 4,
                              **{m: {k: start_evals[1000][m][k - 1]
                                     for k in study.ITERATIONS}
                                 for m in ("msssim", "psnr")}}, 3600, 20)
   assert "| cand | 0.556 | 3000 | 1.00 |" in text
+  assert text.splitlines()[-1].endswith("| 2 | 4.50 |")
+  assert text.splitlines()[-2].endswith("| – | – | – |")  # start: not timed
 
 
 def test_networks_round_trip_through_keras_serialization():
@@ -235,7 +242,7 @@ def test_networks_round_trip_through_keras_serialization():
         k.saving.serialize_keras_object(layer))
     assert type(again) is type(layer)
     assert again.get_config() == layer.get_config()
-  ec = ec_config.ModelConfig(layer_depth=4, layer_count=2)
+  ec = ec_config.EntropyModelConfig(layer_depth=4, layer_count=2)
   ec_net = ec_model.ProgressiveBinaryRNN(ec)
   for layer in (ec_net.predictors[0], ec_net.updates[0],
                 ec_net.predictors[0].short, ec_net):

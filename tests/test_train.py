@@ -11,7 +11,7 @@ from PIL import Image
 import pytest
 import tensorflow as tf
 
-from residual_gru import build_dataset, config as config_lib, data, metrics, train
+from residual_gru import build_dataset, config as config_lib, data, harness, metrics, train
 from tests import processes
 from tests.images import synthetic_image
 
@@ -266,7 +266,7 @@ def test_cpu_budget_adds_up_over_resumed_sessions(he_dir, tmp_path):
   history = run_dir / "history.jsonl"
   subprocess.run(_train_cmd(he_dir, run_dir, 4), check=True, cwd=ROOT,
                  capture_output=True, timeout=300)
-  first = train.recorded_cpu_secs(str(history))
+  first = harness.recorded_cpu_secs(str(history))
   assert first > 0
   # A budget already spent: the resumed run stops after one step.
   subprocess.run(_train_cmd(he_dir, run_dir, 1000,

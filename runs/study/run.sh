@@ -6,6 +6,7 @@
 #   bash runs/study/run.sh setup NAME        # warm start NAME from v1
 #   bash runs/study/run.sh train NAME SECS   # train NAME until its run has used SECS CPU seconds
 #   bash runs/study/run.sh eval NAME         # held-out MS-SSIM/PSNR of NAME's latest checkpoint
+#   bash runs/study/run.sh decode_time NAME  # seconds to decode a Kodak image at 16 iterations, one thread
 #   bash runs/study/run.sh history           # the v1 run's steps 7,003 and 15,053 from git, as runs to evaluate
 #   bash runs/study/run.sh table             # runs/study/table.md and results.json
 #
@@ -14,11 +15,13 @@
 #   DATA    the v1 run's HE tiles (runs/v1/COMMAND.md)  (/work/data/v1)
 #   TRAIN   ../shared/data/train                        (/work/shared/data/train)
 #   SNAP    a git worktree of a fixed commit to train from (.)
+#   KODAK   ../shared/data/kodak, for decode_time      (/work/shared/data/kodak)
 set -euo pipefail
 STUDY=${STUDY:-/work/runs/study}
 DATA=${DATA:-/work/data/v1}
 TRAIN=${TRAIN:-/work/shared/data/train}
 SNAP=${SNAP:-.}
+KODAK=${KODAK:-/work/shared/data/kodak}
 PY=${PY:-python}
 export PYTHONPATH=$SNAP
 
@@ -61,6 +64,10 @@ case "${1:-}" in
     $PY -m residual_gru.evaluate --train_dir="$run" --images="$TRAIN/urban100" \
         --held_out_fraction=0.05 --downscale=1 --name=heldout_urban1
     ;;
+  decode_time)
+    $PY -m residual_gru.evaluate --train_dir="$run" \
+        --decode_timing="$KODAK/kodim01.png" --iterations=16 --threads=1
+    ;;
   history)
     # Earlier resume checkpoints of the v1 run, replaced in later commits.
     for pair in 7003:aa7d5c8 15053:1cfc109; do
@@ -77,7 +84,7 @@ case "${1:-}" in
     $PY -m residual_gru.study --study_dir="$STUDY" --output_dir=runs/study
     ;;
   *)
-    echo "usage: bash runs/study/run.sh setup|train|eval NAME [CPU_SECS] | history | table" >&2
+    echo "usage: bash runs/study/run.sh setup|train|eval|decode_time NAME [CPU_SECS] | history | table" >&2
     exit 2
     ;;
 esac
