@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The v2 run: the recipe study's winner (the v1 recipe, configs/v2.json)
+# trained on from v1's checkpoint in resumed stretches, one per session.
+# Run from the repository root:
+#
+#   bash runs/v2/run.sh train        # resume (from RUN, else runs/v2/checkpoint, else v1's) and train
+#   bash runs/v2/run.sh eval         # held-out MS-SSIM/PSNR of the latest checkpoint (the study's images)
+#   bash runs/v2/run.sh pack         # copy the latest checkpoint, history and log into runs/v2/ to commit
+#
+# Environment (defaults are this machine's):
+#   RUN      the run folder (outside the repository)      (/work/runs/v2)
+#   DATA     the v1 run's HE tiles (runs/v1/COMMAND.md)    (/work/data/v1)
+#   TRAIN    ../shared/data/train, for eval                (/work/shared/data/train)
+#   SNAP     a git worktree of a fixed commit to train from (.)
+#   THREADS  intra-op threads                              (1)
+#   STOP_AFTER_SECS  wall seconds after which training checkpoints and stops
+set -euo pipefail
+RUN=${RUN:-/work/runs/v2}
+DATA=${DATA:-/work/data/v1}
+TRAIN=${TRAIN:-/work/shared/data/train}
+SNAP=${SNAP:-.}
+THREADS=${THREADS:-1}
+PY=${PY:-python}
+export PYTHONPATH=$SNAP
+case "${1:-}" in
+  train)
+    if [ ! -e "$RUN/checkpoints/checkpoint" ]; then
+      mkdir -p "$RUN/checkpoints"
+      if [ -e runs/v2/checkpoint/checkpoint ]; then
+        cp runs/v2/checkpoint/* "$RUN/checkpoints/"
+        cp runs/v2/config.json runs/v2/history.jsonl "$RUN/"
+      else
+        cp runs/v1/checkpoint/* "$RUN/checkpoints/"
+      fi
+    fi
+    (cd "$SNAP" && nice -n 10 $PY -m residual_gru.train \
+        --config=configs/v2.json --train_dir="$RUN" \
+        --train_data="$DATA/he32_bsds2/train-*,$DATA/he32_urban2/train-*,$DATA/he32_urban1/train-*" \
+        --val_data="$DATA/he32_bsds2/val.tfrecord,$DATA/he32_urban2/val.tfrecord,$DATA/he32_urban1/val.tfrecord" \
+        --seed=1 --threads="$THREADS" --checkpoint_secs=600 --val_steps=1000 --log_steps=100 \
+        ${STOP_AFTER_SECS:+--stop_after_secs=$STOP_AFTER_SECS}) \
+        >> "$RUN/train_log.txt" 2>&1
+    ;;
+  eval)
+    $PY -m residual_gru.evaluate --train_dir="$RUN" --images="$TRAIN/bsds500" \
+        --held_out_fraction=0.05 --downscale=2 --name=heldout_bsds2
+    $PY -m residual_gru.evaluate --train_dir="$RUN" --images="$TRAIN/urban100" \
+        --held_out_fraction=0.05 --downscale=1 --name=heldout_urban1
+    ;;
+  pack)
+    latest=$(sed -n 's/^model_checkpoint_path: "\(.*\)"/\1/p' "$RUN/checkpoints/checkpoint")
+    rm -rf runs/v2/checkpoint && mkdir -p runs/v2/checkpoint
+    cp "$RUN/checkpoints/$latest".* runs/v2/checkpoint/
+    printf 'model_checkpoint_path: "%s"\n' "$latest" > runs/v2/checkpoint/checkpoint
+    cp "$RUN/config.json" "$RUN/history.jsonl" runs/v2/
+    cp "$RUN/train_log.txt" "runs/v2/train_log_$(date -u +%Y%m%d).txt"
+    cp "$RUN"/eval-*.json runs/v2/ 2>/dev/null || true
+    ;;
+  *)
+    echo "usage: bash runs/v2/run.sh train|eval|pack" >&2; exit 2 ;;
+esac
