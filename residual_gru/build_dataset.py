@@ -8,6 +8,10 @@ compression ratio, and the worst-compressing fraction per image is kept (the
 paper kept 100 of about 880 tiles, ~11 %). Whole images are held out for
 validation (by a hash of their file name, never mixed with training tiles).
 Output: train-NNNNN-of-NNNNN.tfrecord, val-....tfrecord and dataset.json.
+
+With --thumbnail_crops=N it builds the 2016 paper's 32x32 thumbnails
+(section 4.3) instead: each image downsampled whole, plus N random crops per
+scale downsampled the same way (``data.thumbnails``), in the same format.
 """
 
 import json
@@ -46,6 +50,12 @@ def define_flags():
                      "Fraction of images held out for validation.")
   flags.DEFINE_integer("shards", 4, "Number of training shards.")
   flags.DEFINE_integer("seed", 0, "Seed of the random selection.")
+  flags.DEFINE_integer("thumbnail_crops", 0,
+                       "Instead of HE tiles: the 2016 paper's thumbnails "
+                       "(section 4.3): every image downsampled whole to "
+                       "tile_size x tile_size, plus this many random crops "
+                       "per scale (1/2, 1/4, 1/8 of each side) downsampled "
+                       "the same way.")
 
 def _tfds_images(name, split):
   import tensorflow_datasets as tfds  # Optional extra: pip install .[tfds]
@@ -64,8 +74,12 @@ def _folder_images(paths, downscale, counts):
 
 
 def build(images, total, output_dir, tile_size, keep_fraction, selection,
-          validation_fraction, shards, seed, counts=None):
-  """Writes the dataset; returns its summary (also saved as dataset.json)."""
+          validation_fraction, shards, seed, counts=None, thumbnail_crops=0):
+  """Writes the dataset; returns its summary (also saved as dataset.json).
+
+  With ``thumbnail_crops`` > 0 every image gives thumbnails
+  (``data.thumbnails``), all kept, instead of its HE tiles.
+  """
   counts = counts if counts is not None else {"unreadable": 0}
   tf.io.gfile.makedirs(output_dir)
   names = [f"train-{i:05d}-of-{shards:05d}.tfrecord" for i in range(shards)]
@@ -80,12 +94,18 @@ def build(images, total, output_dir, tile_size, keep_fraction, selection,
   for source, image in tqdm(images, total=total, unit="img",
                             desc="HE tiles", file=sys.stderr):
     stats["images"] += 1
-    tiles = data.cut_tiles(image, tile_size)
+    if thumbnail_crops:
+      tiles = data.thumbnails(image, tile_size, thumbnail_crops, rng)
+    else:
+      tiles = data.cut_tiles(image, tile_size)
     if not len(tiles):
       stats["too_small"] += 1
       continue
     stats["tiles_seen"] += len(tiles)
-    index, ratios = data.select_tiles(tiles, keep_fraction, selection, rng)
+    if thumbnail_crops:
+      index, ratios = np.arange(len(tiles)), None
+    else:
+      index, ratios = data.select_tiles(tiles, keep_fraction, selection, rng)
     is_val = data.is_validation(source, validation_fraction)
     kind = "val" if is_val else "train"
     stats[f"{kind}_images"] += 1
@@ -113,6 +133,7 @@ def build(images, total, output_dir, tile_size, keep_fraction, selection,
   stats.update(
       unreadable=counts["unreadable"], tile_size=tile_size,
       keep_fraction=keep_fraction, selection=selection,
+      thumbnail_crops=thumbnail_crops,
       mean_png_ratio_kept=float(np.mean(ratios_kept)),
       train_bytes=sum(tf.io.gfile.stat(os.path.join(output_dir, n)).length
                       for n in names))
@@ -144,7 +165,8 @@ def main(argv):
   try:
     stats = build(images, total, FLAGS.output_dir, FLAGS.tile_size,
                   FLAGS.keep_fraction, FLAGS.selection,
-                  FLAGS.validation_fraction, FLAGS.shards, FLAGS.seed, counts)
+                  FLAGS.validation_fraction, FLAGS.shards, FLAGS.seed, counts,
+                  FLAGS.thumbnail_crops)
   except ValueError as e:
     raise app.UsageError(str(e))
   print(json.dumps(stats, indent=2))

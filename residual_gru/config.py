@@ -16,7 +16,11 @@ import json
 from residual_gru import layers
 
 FRAMEWORKS = ("one_shot", "additive", "scaled_additive")
-LOSSES = ("l1", "msssim", "mixed", "ssim_l1")
+LOSSES = ("l1", "msssim", "mixed", "ssim_l1", "l2")
+# "full_resolution": the 2017 paper's network (residual_gru.model); the rest
+# are the 2016 paper's thumbnail networks (residual_gru.thumbnail_models).
+ARCHITECTURES = ("full_resolution", "fc_residual", "fc_lstm", "conv_residual",
+                 "conv_lstm", "conv_autoencoder")
 SCHEDULES = ("staircase", "cosine")
 
 
@@ -66,8 +70,17 @@ class ModelConfig(DictConfig):
   output_activation: str = "tanh"  # of D-Conv#2: tanh | linear
   decoder_width: float = 0.0       # 0 = width; a wider decoder only
   priming_steps: int = 0           # extra decoder steps on the first codes
+  # The 2016 paper's thumbnail networks (section 3): which one, and for its
+  # residual encoders whether every stage shares one encoder and decoder
+  # (section 3.3). ``bits`` is then per code position and stage (8 per 8x8
+  # patch for the fully connected networks, 2 per position of the 8x8 map
+  # of a 32x32 image for the convolutional ones: section 4.1); ``cell``,
+  # ``framework`` and the decoder fields are the 2017 network's only.
+  architecture: str = "full_resolution"
+  shared_weights: bool = False
 
-  _ADDED = {"decoder_width": 0.0, "priming_steps": 0}
+  _ADDED = {"decoder_width": 0.0, "priming_steps": 0,
+            "architecture": "full_resolution", "shared_weights": False}
 
   def __post_init__(self):
     if self.framework not in FRAMEWORKS:
@@ -86,6 +99,15 @@ class ModelConfig(DictConfig):
       raise ValueError("priming_steps must be 0 to 16.")
     if self.bits < 1 or self.iterations < 1:
       raise ValueError("bits and iterations must be positive.")
+    if self.architecture not in ARCHITECTURES:
+      raise ValueError(f"architecture must be one of {ARCHITECTURES}, not "
+                       f"{self.architecture!r}")
+    if self.shared_weights and self.architecture not in (
+        "fc_residual", "conv_residual"):
+      raise ValueError("shared_weights applies to the residual encoders "
+                       "(fc_residual, conv_residual) only.")
+    if self.architecture == "conv_autoencoder" and self.iterations != 1:
+      raise ValueError("conv_autoencoder is one-rate: iterations must be 1.")
 
   @property
   def encoder_cell(self):
@@ -111,7 +133,7 @@ class TrainConfig(DictConfig):
   """Optimisation settings; flags of the training binary override them."""
   batch_size: int = 32        # global batch (split across replicas)
   patch_size: int = 32        # training tiles are patch_size^2 (section 4)
-  loss: str = "l1"            # l1 (paper) | msssim | mixed | ssim_l1
+  loss: str = "l1"            # l1 (paper) | msssim | mixed | ssim_l1 | l2 (2016 paper)
   msssim_weight: float = 0.84  # of (1 - MS-SSIM) in "mixed"; the rest is L1
   learning_rate: float = 5e-4
   adam_epsilon: float = 1e-7

@@ -37,6 +37,38 @@ def cut_tiles(image, size):
   return tiles.transpose(0, 2, 1, 3, 4).reshape(h * w, size, size, 3)
 
 
+THUMBNAIL_SCALES = (0.5, 0.25, 0.125)
+
+
+def thumbnails(image, size, crops_per_scale, rng, scales=THUMBNAIL_SCALES):
+  """The 2016 paper's 32x32 data (section 4.3) made from one image.
+
+  The whole image downsampled to size x size (aspect ratio not kept), then
+  ``crops_per_scale`` random crops at each of ``scales`` (a fraction of the
+  image's height and width) downsampled the same way. Only crops of at
+  least 2 x size pixels on both axes are taken, so every thumbnail is
+  downsampled by 2 or more (which hides JPEG sources' block artefacts);
+  the paper's own rule kept images of more than 32 pixels per axis.
+  Returns [n, size, size, 3] uint8 (box filter: the mean of each area).
+  """
+  h, w = image.shape[:2]
+  out = []
+  if min(h, w) > size:
+    out.append(Image.fromarray(image).resize((size, size), Image.BOX))
+  for scale in scales:
+    ch, cw = int(h * scale), int(w * scale)
+    if min(ch, cw) < 2 * size:
+      continue
+    for _ in range(crops_per_scale):
+      y = int(rng.integers(0, h - ch + 1))
+      x = int(rng.integers(0, w - cw + 1))
+      crop = Image.fromarray(image[y:y + ch, x:x + cw])
+      out.append(crop.resize((size, size), Image.BOX))
+  if not out:
+    return np.zeros((0, size, size, 3), np.uint8)
+  return np.stack([np.asarray(t, np.uint8) for t in out])
+
+
 def select_tiles(tiles, fraction, selection, rng):
   """Indices of the tiles to keep: the worst-compressing ``fraction`` (HE).
 

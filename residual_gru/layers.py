@@ -128,6 +128,62 @@ class ConvLSTM(_RecurrentCell):
     return new_h, (new_h, new_c)
 
 
+@keras.saving.register_keras_serializable(package="residual_gru")
+class Deconv2D(keras.layers.Layer):
+  """The 2016 paper's deconvolution (eqs 11-12): W (/)_k x = W (x)_1 T_k(x).
+
+  The transpose of a stride-k convolution: inflating by k (zeros between
+  the inputs, T_k) and convolving with stride 1 is the operator that
+  ``Conv2DTranspose`` computes without multiplying the zeros (measured: the
+  inflate-then-convolve form made a conv LSTM training step 4x slower).
+  """
+
+  def __init__(self, filters, kernel_size=3, strides=2, activation=None,
+               use_bias=True, **kwargs):
+    super().__init__(**kwargs)
+    self.filters = int(filters)
+    self.kernel_size = int(kernel_size)
+    self.strides = int(strides)
+    self.activation = activation
+    self.use_bias = bool(use_bias)
+    self.conv = keras.layers.Conv2DTranspose(
+        self.filters, self.kernel_size, strides=self.strides, padding="same",
+        use_bias=use_bias, activation=activation, name="w")
+
+  def call(self, x):
+    return self.conv(x)
+
+  def get_config(self):
+    config = super().get_config()
+    config.update(filters=self.filters, kernel_size=self.kernel_size,
+                  strides=self.strides, activation=self.activation,
+                  use_bias=self.use_bias)
+    return config
+
+
+@keras.saving.register_keras_serializable(package="residual_gru")
+class DeconvLSTM(ConvLSTM):
+  """The 2016 paper's deconvolutional LSTM (section 3.6, eq 14).
+
+  T(h^{l-1}_t, h^l_{t-1}) = W_d (/)_k h^{l-1}_t + W_c (x)_1 h^l_{t-1} + b:
+  the input is deconvolved (upsampled by k), the recurrent term is a
+  stride-1 convolution, so the state has the upsampled size.
+  """
+
+  def __init__(self, filters, kernel_size=3, strides=2, hidden_kernel_size=3,
+               **kwargs):
+    super().__init__(filters, kernel_size, 1, hidden_kernel_size, **kwargs)
+    self.strides = int(strides)
+    self.conv_x = Deconv2D(4 * self.filters, self.kernel_size, self.strides,
+                           name="w_d_fioj")
+
+  def initial_state(self, batch, height, width):
+    """Zero state for an input of height x width (the state is k times larger)."""
+    h, w = height * self.strides, width * self.strides
+    return tuple(tf.zeros(tf.stack([batch, h, w, d]), self.compute_dtype)
+                 for d in self.state_depths)
+
+
 def bound(re, im):
   """bnd(z) of the 2017 paper: z if |z| <= 1 else z / |z|, on (Re, Im) pairs."""
   # sqrt(max(1, |z|^2)) rather than max(1, sqrt(|z|^2)): the gradient of

@@ -124,14 +124,31 @@ def pad_to_block(image, block=BLOCK):
   return tf.gather(image, cols, axis=-2)
 
 
+class PixelRange:
+  """Scaling between uint8 pixels and a network's range (``config.input_scale``)."""
+
+  def to_network(self, pixels):
+    """[0, 255] -> [-input_scale, input_scale] (2016 paper, section 3)."""
+    scale = self.config.input_scale
+    return (tf.cast(pixels, tf.float32) / 255.0 - 0.5) * (2.0 * scale)
+
+  def to_pixels(self, x):
+    """Inverse of ``to_network``: float pixels in [0, 255], not rounded."""
+    scale = self.config.input_scale
+    return (x / (2.0 * scale) + 0.5) * 255.0
+
+
 @keras.saving.register_keras_serializable(package="residual_gru")
-class RNNCompressionModel(keras.Model):
+class RNNCompressionModel(PixelRange, keras.Model):
   """The iterative codec; ``call`` unrolls it for training."""
 
   def __init__(self, config, **kwargs):
     super().__init__(**kwargs)
     if isinstance(config, dict):
       config = ModelConfig.from_dict(config)
+    if config.architecture != "full_resolution":
+      raise ValueError(f"{config.architecture} is a 2016 thumbnail network "
+                       "(residual_gru.thumbnail_models).")
     self.config = config
     self.encoder = Encoder(config, name="encoder")
     self.decoder = Decoder(config, name="decoder")
@@ -146,18 +163,6 @@ class RNNCompressionModel(keras.Model):
   @classmethod
   def from_config(cls, config):
     return cls(ModelConfig.from_dict(config["config"]))
-
-  # -- scaling between uint8 pixels and the network's range -----------------
-
-  def to_network(self, pixels):
-    """[0, 255] -> [-input_scale, input_scale] (2016 paper, section 3)."""
-    scale = self.config.input_scale
-    return (tf.cast(pixels, tf.float32) / 255.0 - 0.5) * (2.0 * scale)
-
-  def to_pixels(self, x):
-    """Inverse of ``to_network``: float pixels in [0, 255], not rounded."""
-    scale = self.config.input_scale
-    return (x / (2.0 * scale) + 0.5) * 255.0
 
   # -- one iteration, shared by training, compress and decompress ------------
 

@@ -36,6 +36,7 @@ from residual_gru import data
 from residual_gru import harness as harness_lib
 from residual_gru import metrics
 from residual_gru import model as model_lib
+from residual_gru import networks
 
 FLAGS = flags.FLAGS
 def define_flags():
@@ -178,6 +179,10 @@ def iteration_losses(train_config, model, x, reconstructions):
     return tf.stack([
         tf.reduce_mean(ssim_dissimilarity_weights(target, to01(r)) *
                        tf.abs(x - r)) for r in reconstructions])
+  if train_config.loss == "l2":
+    # 2016 paper section 4.1: L2 normalised by pixels and unrolled steps.
+    return tf.stack([tf.reduce_mean(tf.square(x - r))
+                     for r in reconstructions])
   l1 = model_lib.iteration_losses(x, reconstructions)
   if train_config.loss == "l1":
     return l1
@@ -218,7 +223,7 @@ class Trainer:
     self.strategy = strategy
     keras.utils.set_random_seed(seed)
     with strategy.scope():
-      self.model = model_lib.RNNCompressionModel(model_config)
+      self.model = networks.build(model_config)
       self.optimizer = keras.optimizers.Adam(
           learning_rate=train_config.learning_rate,
           epsilon=train_config.adam_epsilon)

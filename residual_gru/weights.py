@@ -38,9 +38,8 @@ def load_npz(network, path):
 def build_network(model_config, weights_path):
   """An RNNCompressionModel of a config dict with a save_npz file's weights."""
   from residual_gru import config as config_lib
-  from residual_gru import model as model_lib
-  network = model_lib.RNNCompressionModel(
-      config_lib.ModelConfig.from_dict(model_config))
+  from residual_gru import networks
+  network = networks.build(config_lib.ModelConfig.from_dict(model_config))
   load_npz(network, weights_path)
   return network
 
@@ -69,13 +68,14 @@ def load_checkpoint(train_dir, checkpoint=None):
   import tensorflow as tf
   from residual_gru import config as config_lib
   from residual_gru import model as model_lib
+  from residual_gru import networks
   config_path = os.path.join(train_dir, "config.json")
   if not os.path.exists(config_path):
     raise FileNotFoundError(f"{train_dir} is not a training run (no "
                             "config.json).")
   with open(config_path) as f:
     model_config = config_lib.ModelConfig.from_dict(json.load(f)["model"])
-  model = model_lib.RNNCompressionModel(model_config)
+  model = networks.build(model_config)
   path = checkpoint or tf.train.latest_checkpoint(
       os.path.join(train_dir, "checkpoints"))
   if not path:

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The 2016 paper's thumbnail networks (configs/thumbnails/), each trained
+# for a stated CPU budget on one thread, resumable across sessions.
+# Run from the repository root:
+#
+#   bash runs/thumbnails/run.sh data                # 32x32 thumbnails (section 4.3) -> $DATA
+#   bash runs/thumbnails/run.sh train NAME SECS     # train NAME until its run has used SECS CPU seconds
+#   bash runs/thumbnails/run.sh chain               # every row in turn, at its budget (BUDGETS below)
+#   bash runs/thumbnails/run.sh pack NAME           # copy NAME's latest checkpoint, history and log here
+#
+# Environment (defaults are this machine's):
+#   RUNS   where the runs live (outside the repository)   (/work/runs/thumbnails)
+#   DATA   the thumbnail TFRecords                          (/work/data/thumbs)
+#   TRAIN  ../shared/data/train                             (/work/shared/data/train)
+#   SNAP   a git worktree of a fixed commit to train from    (.)
+#   STOP_AFTER_SECS  wall seconds after which a training checkpoints and stops
+#   DEADLINE         (chain) epoch seconds after which no training runs
+set -euo pipefail
+RUNS=${RUNS:-/work/runs/thumbnails}
+DATA=${DATA:-/work/data/thumbs}
+TRAIN=${TRAIN:-/work/shared/data/train}
+SNAP=${SNAP:-.}
+PY=${PY:-python}
+export PYTHONPATH=$SNAP
+# CPU seconds per row: at most 2 CPU hours each (about 9 in all).
+BUDGETS="fc_residual_shared:1800 fc_residual_distinct:1800
+conv_autoencoder_64:1800 conv_autoencoder_128:1800
+conv_residual_shared:5400 conv_residual_distinct:5400
+fc_lstm:7200 conv_lstm:7200"
+
+name=${2:-}
+case "${1:-}" in
+  data)
+    for src in bsds500 urban100; do
+      $PY -m residual_gru.build_dataset --input_dir="$TRAIN/$src" \
+          --thumbnail_crops=16 --tile_size=32 --output_dir="$DATA/$src"
+    done
+    ;;
+  train)
+    secs=${3:?CPU seconds}
+    mkdir -p "$RUNS/$name"
+    if [ ! -e "$RUNS/$name/checkpoints/checkpoint" ] && [ -e "runs/thumbnails/$name/checkpoint/checkpoint" ]; then
+      mkdir -p "$RUNS/$name/checkpoints"
+      cp "runs/thumbnails/$name/checkpoint/"* "$RUNS/$name/checkpoints/"
+      cp "runs/thumbnails/$name/config.json" "runs/thumbnails/$name/history.jsonl" "$RUNS/$name/"
+    fi
+    (cd "$SNAP" && nice -n 15 $PY -m residual_gru.train \
+        --config="configs/thumbnails/$name.json" --train_dir="$RUNS/$name" \
+        --train_data="$DATA/bsds500/train-*,$DATA/urban100/train-*" \
+        --val_data="$DATA/bsds500/val.tfrecord,$DATA/urban100/val.tfrecord" \
+        --seed=1 --threads=1 --checkpoint_secs=600 --val_steps=1000 --log_steps=100 \
+        --stop_after_cpu_secs="$secs" ${STOP_AFTER_SECS:+--stop_after_secs=$STOP_AFTER_SECS}) \
+        >> "$RUNS/$name/train_log.txt" 2>&1
+    ;;
+  chain)
+    # DEADLINE (epoch seconds, optional): no training runs past it.
+    for pair in $BUDGETS; do
+      n=${pair%%:*}; secs=${pair##*:}
+      if [ -n "${DEADLINE:-}" ]; then
+        left=$(( DEADLINE - $(date +%s) ))
+        [ "$left" -gt 120 ] || break
+        STOP_AFTER_SECS=$left bash "$0" train "$n" "$secs" || true
+      else
+        bash "$0" train "$n" "$secs" || true
+      fi
+    done
+    ;;
+  pack)
+    run=$RUNS/$name
+    latest=$(sed -n 's/^model_checkpoint_path: "\(.*\)"/\1/p' "$run/checkpoints/checkpoint")
+    rm -rf "runs/thumbnails/$name/checkpoint" && mkdir -p "runs/thumbnails/$name/checkpoint"
+    cp "$run/checkpoints/$latest".* "runs/thumbnails/$name/checkpoint/"
+    printf 'model_checkpoint_path: "%s"\n' "$latest" > "runs/thumbnails/$name/checkpoint/checkpoint"
+    cp "$run/config.json" "$run/history.jsonl" "$run/train_log.txt" "runs/thumbnails/$name/"
+    ;;
+  *)
+    echo "usage: bash runs/thumbnails/run.sh data | train NAME SECS | chain | pack NAME" >&2; exit 2 ;;
+esac
