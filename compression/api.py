@@ -77,20 +77,26 @@ def _iterations_for_bpp(target_bpp, width, height, model):
 
 def _bpp_of(width, height, model, k):
   """Whole-file bpp of k raw iterations (sizes do not depend on the bits)."""
-  segment = b"\0" * container.raw_segment_bytes(width, height)
+  segment = b"\0" * container.raw_segment_bytes(width, height,
+                                                model.geometry)
   c = container.Container(model_id=model.model_id, width=width,
-                          height=height, segments=[segment] * k)
+                          height=height, segments=[segment] * k,
+                          geometry=model.geometry)
   return 8.0 * len(c.to_bytes()) / (width * height)
 
 
-def read(data):
-  """bytes of a file (or a path to one) -> container.Container."""
+def read(data, model=None):
+  """bytes of a file (or a path to one) -> container.Container.
+
+  ``model``: the model folder or run that made the file, when it is not
+  bundled (its code geometry splits a raw payload into iterations).
+  """
   if isinstance(data, (str, os.PathLike)):
     data = _read_file(data)
   if not isinstance(data, (bytes, bytearray, memoryview)):
     raise errors.CodecError(f"Expected the bytes of a file, not a "
                             f"{type(data).__name__}.")
-  return container.parse(data)
+  return container.parse(data, registry.geometry_for(model))
 
 
 def _read_file(path):
@@ -116,7 +122,7 @@ def decompress(data, iterations=None, model=None, progressive=False):
       made with a model of your own.
     progressive: return every iteration's image as [n, H, W, 3].
   """
-  c = read(data)
+  c = read(data, model)
   chosen = registry.for_file(c.model_id, model).codec
   if iterations is not None:
     iterations = chosen.check_iterations(iterations)
@@ -127,18 +133,19 @@ def decompress(data, iterations=None, model=None, progressive=False):
   return chosen.decompress(c, progressive)
 
 
-def truncate(data, iterations):
+def truncate(data, iterations, model=None):
   """A valid shorter file: the first ``iterations`` of ``data`` (no decoding)."""
-  return read(data).truncated(iterations).to_bytes()
+  return read(data, model).truncated(iterations).to_bytes()
 
 
-def info(data):
+def info(data, model=None):
   """What a file holds, read from its header alone."""
-  c = read(data)
+  c = read(data, model)
   report = {"width": c.width, "height": c.height,
             "iterations": c.iterations, "model_id": c.model_id,
             "payload": container.PAYLOAD_NAMES[c.payload_type],
-            "nominal_bpp": c.iterations / 8.0, **c.size_report()}
+            "nominal_bpp": c.geometry.nominal_bpp(c.iterations),
+            **c.size_report()}
   folder = registry.bundled().get(c.model_id)
   report["model"] = folder or f"unknown (id {c.model_id})"
   return report

@@ -17,6 +17,7 @@ compression.reference.FrozenGraph):
 import numpy as np
 
 from compression import container, errors
+from residual_gru import codes
 
 
 class Codec:
@@ -31,6 +32,14 @@ class Codec:
 
   def __repr__(self):
     return f"Codec(model_id={self.model_id}, name={self.name!r})"
+
+  @property
+  def geometry(self):
+    """Shape of the network's code maps (residual_gru.codes)."""
+    config = getattr(self.network, "config", None)
+    if config is None or not hasattr(config, "to_dict"):
+      return codes.FULL_RESOLUTION
+    return codes.geometry(config)
 
   @property
   def max_iterations(self):
@@ -78,12 +87,14 @@ class Codec:
             entropy_id=entropy_id).to_bytes()
     return container.Container(
         model_id=self.model_id, width=width, height=height,
-        segments=container.pack_bits(bits)).to_bytes()
+        segments=container.pack_bits(bits),
+        geometry=self.geometry).to_bytes()
 
   def unpack(self, c):
     """A parsed container -> codes [n, h, w, 32]."""
     if c.payload_type == container.RAW:
-      return container.unpack_bits(c.segments, c.width, c.height)
+      return container.unpack_bits(c.segments, c.width, c.height,
+                                   self.geometry)
     if self.entropy is None or self.entropy[0] != c.entropy_id:
       raise errors.UnknownModelError(
           f"The file is entropy coded with entropy model {c.entropy_id}, "
@@ -106,7 +117,7 @@ class Codec:
   def decompress(self, data, progressive=False):
     """Container bytes (or a parsed Container) -> uint8 image(s)."""
     c = data if isinstance(data, container.Container) else container.parse(
-        data)
+        data, lambda model_id: self.geometry)
     if c.model_id != self.model_id:
       raise errors.UnknownModelError(
           f"The file was made with model id {c.model_id}, not with "

@@ -20,7 +20,9 @@ picture.
 
 A raw segment is the iteration's bits, shape [ceil(H/32)*2, ceil(W/32)*2, 32]
 in row-major order, packed with numpy.packbits (most significant bit first;
-bit 1 is code +1), so its length follows from the image size.
+bit 1 is code +1), so its length follows from the image size. The 2016
+thumbnail networks' code maps have their own shape (residual_gru.codes:
+the model id says which network, and so which geometry).
 """
 
 import binascii
@@ -29,6 +31,7 @@ import dataclasses
 import numpy as np
 
 from compression import errors
+from residual_gru import codes
 
 MAGIC = b"RNC"
 VERSION = 1
@@ -40,6 +43,7 @@ MAX_SIDE = 1 << 16
 # the default model under about 10 GB of memory (see README, "Limits").
 MAX_PIXELS = 1 << 24
 BITS = 32
+FULL_RESOLUTION = codes.FULL_RESOLUTION
 
 
 def crc16(data):
@@ -47,14 +51,14 @@ def crc16(data):
   return binascii.crc_hqx(bytes(data), 0xFFFF)
 
 
-def code_map_size(width, height):
-  """(h, w) of the code map: one 32-bit vector per 16x16 block, padded to 32."""
-  return -(-height // 32) * 2, -(-width // 32) * 2
+def code_map_size(width, height, geometry=FULL_RESOLUTION):
+  """(h, w) of the code map: one 32-bit vector per 16x16 block, padded to 32
+  (or the geometry of another network)."""
+  return geometry.map_size(width, height)
 
 
-def raw_segment_bytes(width, height):
-  h, w = code_map_size(width, height)
-  return h * w * BITS // 8
+def raw_segment_bytes(width, height, geometry=FULL_RESOLUTION):
+  return geometry.segment_bytes(width, height)
 
 
 def check_size(width, height):
@@ -113,6 +117,8 @@ class Container:
   segments: list
   payload_type: int = RAW
   entropy_id: int = 0
+  # Not stored: the model id implies it (residual_gru.codes).
+  geometry: codes.CodeGeometry = FULL_RESOLUTION
 
   @property
   def iterations(self):
@@ -168,14 +174,18 @@ class Container:
           f"A file holds 1 to {MAX_ITERATIONS} iterations, not "
           f"{self.iterations}.")
     if self.payload_type == RAW:
-      want = raw_segment_bytes(self.width, self.height)
+      want = raw_segment_bytes(self.width, self.height, self.geometry)
       if any(len(s) != want for s in self.segments):
         raise errors.CodecError("Raw segments must be exactly the packed "
                                 "code map of the image.")
 
 
-def parse(data):
-  """bytes -> Container, or a FormatError saying what is wrong."""
+def parse(data, geometry_for=None):
+  """bytes -> Container, or a FormatError saying what is wrong.
+
+  ``geometry_for(model_id)`` gives the code geometry of the model a raw
+  file names (default: the 2017 network's, that of every bundled model).
+  """
   data = bytes(data)
   if len(data) < len(MAGIC) or data[:len(MAGIC)] != MAGIC:
     raise errors.FormatError("Not a file of this codec (bad magic bytes).")
@@ -202,8 +212,9 @@ def parse(data):
     raise errors.FormatError(f"The header is invalid: {e}")
   if not 1 <= iterations <= MAX_ITERATIONS:
     raise errors.FormatError(f"The header claims {iterations} iterations.")
+  geometry = geometry_for(model_id) if geometry_for else FULL_RESOLUTION
   if payload_type == RAW:
-    lengths = [raw_segment_bytes(width, height)] * iterations
+    lengths = [raw_segment_bytes(width, height, geometry)] * iterations
   else:
     lengths = [r.varint("segment length") for _ in range(iterations)]
   header_end = r.pos
@@ -228,7 +239,7 @@ def parse(data):
         f"{len(data) - r.pos} unexpected bytes after the last iteration.")
   return Container(model_id=model_id, width=width, height=height,
                    segments=segments, payload_type=payload_type,
-                   entropy_id=entropy_id)
+                   entropy_id=entropy_id, geometry=geometry)
 
 
 def pack_bits(bits):
@@ -237,10 +248,12 @@ def pack_bits(bits):
   return [np.packbits(b.reshape(-1)).tobytes() for b in bits]
 
 
-def unpack_bits(segments, width, height):
-  """Raw segments -> uint8 {0,1} [n, h, w, 32]."""
-  h, w = code_map_size(width, height)
-  out = np.empty((len(segments), h, w, BITS), np.uint8)
+def unpack_bits(segments, width, height, geometry=FULL_RESOLUTION):
+  """Raw segments -> uint8 {0,1} [n, h, w, bits]."""
+  h, w = code_map_size(width, height, geometry)
+  out = np.empty((len(segments), h, w, geometry.bits), np.uint8)
   for i, s in enumerate(segments):
-    out[i] = np.unpackbits(np.frombuffer(s, np.uint8)).reshape(h, w, BITS)
+    out[i] = np.unpackbits(np.frombuffer(s, np.uint8),
+                           count=h * w * geometry.bits).reshape(
+                               h, w, geometry.bits)
   return out

@@ -227,6 +227,41 @@ def get(model=None):
   raise errors.UnknownModelError(f"Cannot use {model!r} as a model.")
 
 
+def _config_in(folder):
+  """The ModelConfig dict of a model folder or training run, or None."""
+  for name, key in (("model.json", "model"), ("config.json", "model")):
+    try:
+      with open(os.path.join(folder, name)) as f:
+        return json.load(f)[key]
+    except (OSError, ValueError, KeyError, TypeError):
+      continue
+  return None
+
+
+def geometry_for(model=None):
+  """model id -> code geometry (residual_gru.codes), read without TensorFlow.
+
+  ``model`` as for ``get`` when the caller names the model; otherwise the
+  bundled model of the id, and the 2017 network's geometry for ids this
+  installation does not know (parsing then fails on the segment lengths,
+  and decoding names the missing model).
+  """
+  from residual_gru import codes
+
+  def lookup(model_id):
+    if isinstance(model, Model):
+      config = model.meta.get("model")
+    elif isinstance(model, (str, os.PathLike)) and os.path.isdir(model):
+      config = _config_in(os.fspath(model))
+    else:
+      folder = bundled().get(model_id)
+      if isinstance(model, str) and model in bundled().values():
+        folder = model
+      config = _config_in(os.path.join(MODELS_DIR, folder)) if folder else None
+    return codes.geometry(config) if config else codes.FULL_RESOLUTION
+  return lookup
+
+
 def for_file(model_id, model=None):
   """The model that decodes a file written by model ``model_id``."""
   if model is not None:

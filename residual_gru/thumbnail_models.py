@@ -34,14 +34,14 @@ decoder, all times ``width``), with tanh between layers as in section 3.3.
 import keras
 import tensorflow as tf
 
+from residual_gru import codes
 from residual_gru import layers
 from residual_gru import model as model_lib
 from residual_gru.config import ModelConfig
 
 PATCH = 8  # The fully connected networks code 8x8 patches (section 4.1).
-CODE_STRIDES = {"fc_residual": PATCH, "fc_lstm": PATCH, "conv_residual": 4,
-                "conv_lstm": 4, "conv_autoencoder": 4}
-BLOCK = 8  # Images are padded to a multiple of this.
+CODE_STRIDES = codes.THUMBNAIL_STRIDES
+BLOCK = codes.THUMBNAIL_BLOCK  # Images are padded to a multiple of this.
 RESIDUAL = ("fc_residual", "conv_residual")  # memoryless stages (eq 2)
 
 
