@@ -149,7 +149,16 @@ def _parser():
 
   sp = sub.add_parser("thumbnails", help="The 2016 paper's 32x32 thumbnail "
                       "benchmark (Table 1): block SSIM at 64 and 128 bytes.")
-  sp.add_argument("--images", required=True, help="Folder of images.")
+  source = sp.add_mutually_exclusive_group(required=True)
+  source.add_argument("--images", help="Folder of images to cut thumbnails "
+                      "from.")
+  source.add_argument("--records", help="Instead: TFRecords of 32x32 "
+                      "thumbnails (comma-separated globs), e.g. the held-out "
+                      "val.tfrecord of `build_dataset --thumbnail_crops`.")
+  sp.add_argument("--models", default="",
+                  help="Comma-separated models or training runs, one row "
+                  "each (the 2016 networks of configs/thumbnails/), shown "
+                  "beside the paper's Table 1 value of the same name.")
   sp.add_argument("--count", type=int, default=1000,
                   help="Thumbnails to cut (random crops at several scales, "
                   "Lanczos-downsampled to 32x32; default 1000).")
@@ -406,18 +415,34 @@ def cmd_thumbnails(args):
   complaint = anchors.unknown(codecs, anchors.THUMBNAIL_CODECS)
   if complaint:
     raise UsageError(complaint)
-  paths = _expand([args.images], IMAGE_EXTENSIONS)
-  if not paths:
-    raise UsageError(f"No images in {args.images}.")
-  thumbs = thumbnails.make_thumbnails([images.load(p) for p in paths],
-                                      args.count, args.seed)
-  results = thumbnails.run(thumbs, codecs, args.model)
-  print(f"{'codec':>10} {'SSIM @64 B':>14} {'SSIM @128 B':>14}   "
-        f"({len(thumbs)} thumbnails; mean header-less bytes in brackets)")
-  for codec, r in results.items():
-    print(f"{codec:>10} " + " ".join(
-        f"{r[t]['ssim']:>6.3f} ({r[t]['mean_bytes']:5.1f})"
-        for t in thumbnails.TARGETS))
+  if args.records:
+    from residual_gru import data
+    try:
+      tiles = data.load_tiles(args.records)
+    except (FileNotFoundError, ValueError) as e:
+      raise UsageError(f"--records: {e}")
+    if tiles.shape[1:3] != (32, 32):
+      raise UsageError(f"--records holds {tiles.shape[1]}x{tiles.shape[2]} "
+                       "tiles, not 32x32 thumbnails.")
+    thumbs = list(tiles[:args.count])
+  else:
+    paths = _expand([args.images], IMAGE_EXTENSIONS)
+    if not paths:
+      raise UsageError(f"No images in {args.images}.")
+    thumbs = thumbnails.make_thumbnails([images.load(p) for p in paths],
+                                        args.count, args.seed)
+  models = [m for m in args.models.split(",") if m]
+  results = thumbnails.run(thumbs, codecs, args.model, models)
+  width = max([10] + [len(r) for r in results])
+  print(f"{'codec':>{width}} {'SSIM @64 B':>14} {'SSIM @128 B':>14}   "
+        f"paper @64 / @128   ({len(thumbs)} thumbnails; mean header-less "
+        "bytes in brackets)")
+  for name, r in results.items():
+    cells = [f"{r[t]['ssim']:>6.3f} ({r[t]['mean_bytes']:5.1f})" if t in r
+             else f"{'-':>14}" for t in thumbnails.TARGETS]
+    paper = thumbnails.PAPER_TABLE1.get(name, (None, None))
+    paper = " / ".join("-" if v is None else f"{v:.2f}" for v in paper)
+    print(f"{name:>{width}} " + " ".join(cells) + f"   {paper}")
   if args.output:
     images.write_atomic(args.output, json.dumps(results, indent=1).encode())
   return 0

@@ -8,8 +8,13 @@ statistics, per channel). Byte targets 64 B (0.5 bpp) and 128 B (1 bpp).
 Header-less sizes, as the paper counts them for the anchors (the rules
 are the codec table's, compression.anchors), at the smallest quality whose
 header-less size is not under the target. Ours: the code bits only, 16
-bytes per iteration (4 iterations = 64 B, 8 = 128 B); the container's
+bytes per iteration for a 32x32 image (4 iterations = 64 B, 8 = 128 B; a
+one-rate autoencoder's single iteration is its budget); the container's
 header and CRC bytes are reported apart.
+
+Rows of the paper's Table 1 are models (``--models``: bundled names, model
+folders or training runs of configs/thumbnails/), named by their folder;
+PAPER_TABLE1 holds the paper's SSIM beside them.
 """
 
 import numpy as np
@@ -20,6 +25,16 @@ from compression import metrics
 
 TARGETS = (64, 128)
 SCALES = (1, 2, 4)
+# Table 1 of the 2016 paper: SSIM at 64 B and 128 B (header-less) on its
+# 32x32 benchmark, by the names of this project's configs/thumbnails/ and
+# anchor codecs (the one-rate autoencoder is one network per budget).
+PAPER_TABLE1 = {
+    "jpeg": (0.70, 0.80), "jpeg2000": (0.66, 0.77), "webp": (0.62, 0.73),
+    "fc_residual_shared": (0.46, 0.48), "fc_residual_distinct": (0.65, 0.75),
+    "fc_lstm": (0.69, 0.81), "conv_residual_shared": (0.45, 0.46),
+    "conv_residual_distinct": (0.65, 0.75), "conv_autoencoder_64": (0.76, None),
+    "conv_autoencoder_128": (None, 0.86), "conv_lstm": (0.77, 0.87),
+}
 
 
 def make_thumbnails(images, count, seed=0):
@@ -72,37 +87,66 @@ def anchor_at_target(codec, thumb, target):
   return size_of(data), metrics.block_ssim(thumb, anchors.pillow_decode(data))
 
 
+def iterations_for(model, target, side=32):
+  """Iterations whose codes fill ``target`` bytes, or None if none do."""
+  from compression import registry
+  codec = registry.get(model).codec
+  per_iteration = codec.geometry.segment_bytes(side, side)
+  iterations = target // per_iteration
+  if iterations * per_iteration != target or not (
+      1 <= iterations <= codec.max_iterations):
+    return None
+  return iterations
+
+
 def ours_at_target(model, thumb, target):
-  from compression import api, container
-  iterations = target * 8 // 128
+  from compression import api
+  iterations = iterations_for(model, target)
   data = api.compress(thumb, iterations, model=model, entropy_coding=False)
-  c = container.parse(data)
+  c = api.read(data, model)
   decoded = api.decompress(data, model=model)
   payload = sum(len(s) for s in c.segments)
   return payload, metrics.block_ssim(thumb, decoded), len(data) - payload
 
 
-def run(thumbs, codecs, model=None):
-  """-> {codec: {target: {"ssim", "bytes", ...}}}."""
+def row_name(model):
+  """A model row's name: its folder's (a training run's or release's)."""
+  import os
+  return os.path.basename(os.path.normpath(os.fspath(model)))
+
+
+def run(thumbs, codecs, model=None, models=()):
+  """-> {row: {target: {"ssim", "bytes", ...}}}: codecs, then ``models``.
+
+  A model row has no entry at a target its iterations cannot fill exactly.
+  """
   from tqdm import tqdm
   import sys
   results = {}
-  for codec in codecs:
-    results[codec] = {}
+  from compression import registry
+  # Each model is loaded once (a training run is not cached by the registry).
+  rows = [(c, registry.get(model) if c == anchors.OURS else None)
+          for c in codecs]
+  rows += [(row_name(m), registry.get(m)) for m in models]
+  for name, row_model in rows:
+    results[name] = {}
     for target in TARGETS:
+      if row_model is not None:
+        if iterations_for(row_model, target) is None:
+          continue
       sizes, scores, extra = [], [], []
-      for t in tqdm(thumbs, desc=f"{codec} {target} B", unit="img",
+      for t in tqdm(thumbs, desc=f"{name} {target} B", unit="img",
                     file=sys.stderr):
-        if codec == anchors.OURS:
-          n, s, overhead = ours_at_target(model, t, target)
+        if row_model is not None:
+          n, s, overhead = ours_at_target(row_model, t, target)
           extra.append(overhead)
         else:
-          n, s = anchor_at_target(codec, t, target)
+          n, s = anchor_at_target(name, t, target)
         sizes.append(n)
         scores.append(s)
       entry = {"ssim": float(np.mean(scores)),
                "mean_bytes": float(np.mean(sizes)), "count": len(thumbs)}
       if extra:
         entry["container_overhead_bytes"] = float(np.mean(extra))
-      results[codec][target] = entry
+      results[name][target] = entry
   return results

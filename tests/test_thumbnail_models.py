@@ -18,7 +18,7 @@ ROWS = {  # architecture, shared_weights, bits, iterations
     "fc_lstm": ("fc_lstm", False, 8, 4),
     "conv_residual_shared": ("conv_residual", True, 2, 4),
     "conv_residual_distinct": ("conv_residual", False, 2, 4),
-    "conv_lstm": ("conv_lstm", False, 2, 4),
+    "conv_lstm": ("conv_lstm", False, 2, 8),
     "conv_autoencoder": ("conv_autoencoder", False, 8, 1),
 }
 
@@ -233,3 +233,28 @@ def test_api_files_of_a_thumbnail_network(tmp_path, row):
   np.testing.assert_array_equal(
       compression.decompress(shorter, model=run),
       network.decompress(codes[:1], 32, 32))
+
+
+def test_table1_rows_from_thumbnail_records(tmp_path, capsys):
+  from compression import cli
+  _thumbnail_run(tmp_path / "conv_lstm", "conv_lstm")
+  auto = tmp_path / "conv_autoencoder_64"
+  _thumbnail_run(auto, "conv_autoencoder")
+  path = str(tmp_path / "val.tfrecord")
+  with tf.io.TFRecordWriter(path) as w:
+    for i in range(3):
+      w.write(data.tile_example(synthetic_image(32, 32, seed=i), 0.5,
+                                "x").SerializeToString())
+  out_json = tmp_path / "t.json"
+  assert cli.main(["thumbnails", "--records", path, "--codecs", "jpeg",
+                   "--models", f"{tmp_path / 'conv_lstm'},{auto}",
+                   "--output", str(out_json)]) == 0
+  results = json.loads(out_json.read_text())
+  assert set(results) == {"jpeg", "conv_lstm", "conv_autoencoder_64"}
+  assert results["conv_lstm"]["64"]["mean_bytes"] == 64
+  assert results["conv_lstm"]["128"]["mean_bytes"] == 128
+  # The one-rate 64-byte autoencoder has no 128-byte entry.
+  assert set(results["conv_autoencoder_64"]) == {"64"}
+  assert results["jpeg"]["64"]["mean_bytes"] >= 64
+  printed = capsys.readouterr().out
+  assert "0.77 / 0.87" in printed and "0.76 / -" in printed
