@@ -1,7 +1,7 @@
 """Released models: each loads, and its committed golden file still decodes.
 
 A golden file is written once, when its model is released
-(``python -m tests.make_golden``), and never rewritten: if a later change
+(``python -m compression.golden``, or the golden stage of ``python -m compression.release``), and never rewritten: if a later change
 (code, TensorFlow, weights) decoded it differently, users' files made with
 that model would change too.
 """

@@ -336,6 +336,31 @@ def test_release_and_model_card_of_two_steps(he_dir, tmp_path):
   assert (tmp_path / "model4" / "loss.png").exists()
   assert (tmp_path / "model4" / "rd.png").exists()
 
+  # The release pipeline: stages run in order, are recorded, and a rerun
+  # skips the recorded ones (resumable); the golden file decodes.
+  release = [sys.executable, "-m", "compression.release",
+             f"--train_dir={run}", f"--output_dir={tmp_path / 'm'}",
+             "--model_id=1001", "--name=m", "--stages=golden,release",
+             f"--golden_dir={tmp_path / 'golden'}",
+             f"--work_dir={tmp_path / 'work'}"]
+  first = subprocess.run(release, cwd=ROOT, capture_output=True, text=True,
+                         timeout=300)
+  assert first.returncode == 0, first.stderr[-2000:]
+  assert first.stdout.index("[release]") < first.stdout.index("[golden]")
+  assert json.loads((tmp_path / "work" / "stages.json").read_text()) == [
+      "release", "golden"]
+  import compression
+  data = (tmp_path / "golden" / "m.rnc").read_bytes()
+  decoded = compression.decompress(data, model=str(tmp_path / "m"))
+  np.testing.assert_array_equal(
+      decoded, np.asarray(Image.open(tmp_path / "golden" / "m.png")))
+  again = subprocess.run(release, cwd=ROOT, capture_output=True, text=True,
+                         timeout=300)
+  assert again.returncode == 0 and "[golden] done earlier" in again.stdout
+  bad = subprocess.run(release[:-3] + ["--stages=publish"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=120)
+  assert bad.returncode != 0 and "Unknown stages" in bad.stderr
+
 
 def test_loss_trend_rule_and_forecast(tmp_path):
   from residual_gru import loss_trend
