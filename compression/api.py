@@ -16,7 +16,7 @@ import numpy as np
 from compression import container, errors, images, metrics, registry
 
 
-def compress(image, iterations=16, model=None, target_bpp=None,
+def compress(image, iterations=None, model=None, target_bpp=None,
              target_msssim=None, entropy_coding=None):
   """Compresses an image to the bytes of a container file.
 
@@ -24,6 +24,7 @@ def compress(image, iterations=16, model=None, target_bpp=None,
     image: a path, encoded image bytes, a PIL image or an H x W x 3 uint8
       array (see compression.images for the conversions applied).
     iterations: 1..16 (for the bundled model); each adds 1/8 bpp of codes.
+      None: the model's maximum.
     model: None for the default bundled model, a model id or name, or the
       folder of a model of your own.
     target_bpp: instead of ``iterations``: the most iterations whose whole
@@ -50,7 +51,8 @@ def compress(image, iterations=16, model=None, target_bpp=None,
   elif target_msssim is not None:
     iterations = chosen.max_iterations
   else:
-    iterations = chosen.check_iterations(iterations)
+    iterations = chosen.check_iterations(
+        chosen.max_iterations if iterations is None else iterations)
   bits = chosen.encode(pixels, iterations)
   if target_msssim is not None:
     every = chosen.decode(bits, width, height, progressive=True)
@@ -147,5 +149,8 @@ def info(data, model=None):
             "nominal_bpp": c.geometry.nominal_bpp(c.iterations),
             **c.size_report()}
   folder = registry.bundled().get(c.model_id)
-  report["model"] = folder or f"unknown (id {c.model_id})"
+  if folder is None and isinstance(model, (str, os.PathLike)):
+    folder = os.fspath(model)
+  report["model"] = folder or ("unknown: not bundled; decode it with "
+                               "--model FOLDER of the model that made it")
   return report

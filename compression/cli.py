@@ -70,8 +70,9 @@ def _parser():
                   help="Output file (one input) or folder (several inputs "
                   "or a folder).")
   rate = sp.add_mutually_exclusive_group()
-  rate.add_argument("--iterations", type=int, default=16,
-                    help="1-16; each adds 1/8 bpp (default 16).")
+  rate.add_argument("--iterations", type=int, default=None,
+                    help="Iterations to store; each adds 1/8 bpp (default: "
+                    "the model's maximum, 16 for the bundled models).")
   rate.add_argument("--target-bpp", type=float,
                     help="Most iterations whose file fits this bpp.")
   rate.add_argument("--target-msssim", type=float,
@@ -97,11 +98,15 @@ def _parser():
                   help="The shorter .rnc file to write.")
   sp.add_argument("--iterations", type=int, required=True,
                   help="Iterations to keep (1 to the file's count).")
+  sp.add_argument("--model", default=None, help="The folder of the model "
+                  "that made the file, when it is not bundled.")
 
   sp = sub.add_parser("info", help="Size, iterations, model, bpp and header "
                       "bytes of .rnc files.")
   sp.add_argument("inputs", nargs="+", help=".rnc files.")
   sp.add_argument("--json", action="store_true", help="Print JSON.")
+  sp.add_argument("--model", default=None, help="The folder of the model "
+                  "that made the files, when it is not bundled.")
 
   sp = sub.add_parser("msssim", help="MS-SSIM of two images (reference "
                       "msssim.py flags).")
@@ -280,7 +285,7 @@ def cmd_decode(args):
 def cmd_truncate(args):
   from compression import api, images
   _refuse_overwriting_input(args.input, args.output)
-  data = api.truncate(args.input, args.iterations)
+  data = api.truncate(args.input, args.iterations, model=args.model)
   images.write_atomic(args.output, data)
   print(f"{args.input} -> {args.output}: {args.iterations} iterations, "
         f"{len(data)} bytes")
@@ -292,7 +297,7 @@ def cmd_info(args):
   status = 0
   for path in args.inputs:
     try:
-      report = api.info(path)
+      report = api.info(path, model=args.model)
     except errors.CodecError as e:
       print(f"error: {path}: {e}", file=sys.stderr)
       status = 1

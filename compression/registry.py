@@ -209,7 +209,8 @@ def get(model=None):
       raise errors.UnknownModelError(
           f"Model id {int(model)} is not bundled with this installation "
           f"(bundled: {sorted(bundled()) or 'none'}); it may come from a "
-          "newer release or be someone's own model.")
+          "newer release or be someone's own model: give the folder of the "
+          "model that made it (--model FOLDER, or model=FOLDER).")
     return _load_dir(os.path.join(MODELS_DIR, folder))
   if isinstance(model, (str, os.PathLike)):
     model = os.fspath(model)

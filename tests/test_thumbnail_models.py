@@ -258,3 +258,25 @@ def test_table1_rows_from_thumbnail_records(tmp_path, capsys):
   assert results["jpeg"]["64"]["mean_bytes"] >= 64
   printed = capsys.readouterr().out
   assert "0.77 / 0.87" in printed and "0.76 / -" in printed
+
+
+def test_cli_with_a_thumbnail_run_defaults_to_its_iterations(tmp_path, capsys):
+  from compression import cli
+  _thumbnail_run(tmp_path / "fc", "fc_residual_distinct")  # 4 iterations
+  image = tmp_path / "t.png"
+  Image.fromarray(synthetic_image(32, 32, seed=9)).save(image)
+  rnc, cut = tmp_path / "t.rnc", tmp_path / "cut.rnc"
+  model = str(tmp_path / "fc")
+  assert cli.main(["encode", str(image), "-o", str(rnc), "--model",
+                   model]) == 0
+  assert cli.main(["info", str(rnc), "--json", "--model", model]) == 0
+  report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+  assert report["iterations"] == 4 and report["payload_bytes"] == 4 * 18
+  assert cli.main(["truncate", str(rnc), "-o", str(cut), "--iterations",
+                   "2", "--model", model]) == 0
+  assert cli.main(["decode", str(cut), "-o", str(tmp_path / "d.png"),
+                   "--model", model]) == 0
+  assert Image.open(tmp_path / "d.png").size == (32, 32)
+  # Without --model the file's id (1000) is not bundled: say what to do.
+  assert cli.main(["decode", str(cut), "-o", str(tmp_path / "e.png")]) != 0
+  assert "--model FOLDER" in capsys.readouterr().err
