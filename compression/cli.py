@@ -132,6 +132,13 @@ def _parser():
                   "in this process).")
   sp.add_argument("--max_images", type=int, default=0,
                   help="Use only the first N images (0 = all).")
+  sp.add_argument("--held_out_fraction", type=float, default=0.0,
+                  help="Only the images residual_gru.build_dataset held out "
+                  "for validation with this fraction (training sources: "
+                  "score a run on images it never trained on; 0 = all).")
+  sp.add_argument("--downscale", type=int, default=1,
+                  help="Box-downscale every image by this factor first "
+                  "(as build_dataset --downscale did for training).")
   sp.add_argument("--entropy", action="store_true",
                   help="Also our codec with entropy coding (needs a model "
                   "with an entropy model).")
@@ -365,14 +372,25 @@ def cmd_eval(args):
     raise UsageError(complaint)
   if args.workers < 0:
     raise UsageError("--workers must be 0 or more.")
-  paths = _expand([args.images], IMAGE_EXTENSIONS)
+  if args.downscale < 1 or not 0 <= args.held_out_fraction <= 1:
+    raise UsageError("--downscale must be 1 or more and "
+                     "--held_out_fraction 0 to 1.")
+  if args.held_out_fraction:
+    from residual_gru import data
+    try:
+      paths = [p for p, _ in data.list_images([args.images],
+                                              args.held_out_fraction)]
+    except FileNotFoundError as e:
+      raise UsageError(f"--images {e}")
+  else:
+    paths = _expand([args.images], IMAGE_EXTENSIONS)
   if args.max_images:
     paths = paths[:args.max_images]
   if not paths:
     raise UsageError(f"No images in {args.images}.")
   t0 = time.time()
   result = evaluation.evaluate(paths, codecs, args.output_dir, args.model,
-                               args.workers, args.entropy)
+                               args.workers, args.entropy, args.downscale)
   print(f"{len(paths)} images, {len(result['rows'])} encodings in "
         f"{time.time() - t0:.0f} s -> {args.output_dir}")
   for codec, entry in sorted(result["summary"].items()):

@@ -39,10 +39,16 @@ def _scores(original, decoded):
           "psnr_hvs": metrics.psnr_hvs(original, decoded)}
 
 
-def run_anchor(codec, path):
-  """All knob settings of one anchor codec on one image -> rows."""
+def _load(path, downscale=1):
+  """The image as the codecs see it: the codec's loader, box-downscaled."""
   from compression import images
-  original = images.load(path)
+  from residual_gru.images import box_downscale
+  return box_downscale(images.load(path), downscale)
+
+
+def run_anchor(codec, path, downscale=1):
+  """All knob settings of one anchor codec on one image -> rows."""
+  original = _load(path, downscale)
   pixels = original.shape[0] * original.shape[1]
   rows = []
   for knob in anchors.TABLE[codec].grid:
@@ -56,11 +62,11 @@ def run_anchor(codec, path):
   return rows
 
 
-def run_ours(path, model=None, entropy=False):
+def run_ours(path, model=None, entropy=False, downscale=1):
   """Iterations 1..16 of our codec on one image -> rows (real file sizes)."""
-  from compression import container, images, registry
+  from compression import container, registry
   chosen = registry.get(model).codec
-  original = images.load(path)
+  original = _load(path, downscale)
   height, width = original.shape[:2]
   n = chosen.max_iterations
   t0 = time.perf_counter()
@@ -72,23 +78,25 @@ def run_ours(path, model=None, entropy=False):
   for k in range(1, n + 1):
     data = chosen.pack(bits[:k], width, height,
                        entropy_coding=True if entropy else False)
-    header = len(container.parse(data).header_bytes())
+    header = len(container.parse(
+        data, lambda _: chosen.geometry).header_bytes())
     rows.append({"codec": name, "image": os.path.basename(path), "knob": k,
                  "bytes": len(data), "header_bytes": header,
                  "bpp": 8.0 * len(data) / (width * height),
-                 "nominal_bpp": k / 8.0, "seconds": seconds,
+                 "nominal_bpp": chosen.geometry.nominal_bpp(k),
+                 "seconds": seconds,
                  **_scores(original, every[k - 1])})
   return rows
 
 
 def _task(args):
-  kind, path, model, entropy = args
+  kind, path, model, entropy, downscale = args
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   if kind in ("ours", "ours-entropy"):
     from residual_gru import quiet
     quiet.import_tensorflow()
-    return run_ours(path, model, entropy)
-  return run_anchor(kind, path)
+    return run_ours(path, model, entropy, downscale)
+  return run_anchor(kind, path, downscale)
 
 
 def summarize(rows, images, bpp_key="bpp"):
@@ -166,19 +174,23 @@ def _model_record(model):
 
 
 def evaluate(image_paths, codecs, output_dir, model=None, workers=2,
-             entropy=False):
-  """Runs every codec on every image in worker processes; writes outputs."""
+             entropy=False, downscale=1):
+  """Runs every codec on every image in worker processes; writes outputs.
+
+  ``downscale``: box-downscale every image by this integer first (held-out
+  images of JPEG training sources are scored at the size they train at).
+  """
   from tqdm import tqdm
   os.makedirs(output_dir, exist_ok=True)
   tasks = []
   for codec in codecs:
     for path in image_paths:
       if codec == "ours":
-        tasks.append(("ours", path, model, False))
+        tasks.append(("ours", path, model, False, downscale))
         if entropy:
-          tasks.append(("ours-entropy", path, model, True))
+          tasks.append(("ours-entropy", path, model, True, downscale))
       else:
-        tasks.append((codec, path, None, False))
+        tasks.append((codec, path, None, False, downscale))
   rows, failures = [], []
   if workers == 0:  # in this process (tests, debugging)
     bar = tqdm(tasks, unit="task", file=sys.stderr)

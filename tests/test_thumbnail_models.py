@@ -1,6 +1,7 @@
 """The 2016 paper's thumbnail networks: stage loops, code sizes, layers, data."""
 
 import json
+import os
 
 import keras
 import numpy as np
@@ -280,3 +281,4 @@ def test_cli_with_a_thumbnail_run_defaults_to_its_iterations(tmp_path, capsys):
   # Without --model the file's id (1000) is not bundled: say what to do.
   assert cli.main(["decode", str(cut), "-o", str(tmp_path / "e.png")]) != 0
   assert "--model FOLDER" in capsys.readouterr().err
+
