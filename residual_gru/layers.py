@@ -100,6 +100,19 @@ class ConvGRU(_RecurrentCell):
 
 
 @keras.saving.register_keras_serializable(package="residual_gru")
+class ResidualGRU(ConvGRU):
+  """The residual GRU of the 2017 paper (eq 14): a ConvGRU whose new state
+  adds alpha_h W_h h and whose output adds alpha_x W_ox x (alpha = 0.1)."""
+
+  def __init__(self, filters, kernel_size=3, strides=1, hidden_kernel_size=1,
+               alpha_x=0.1, alpha_h=0.1, **kwargs):
+    kwargs.pop("residual", None)  # always residual (kept in its config)
+    super().__init__(filters, kernel_size, strides, hidden_kernel_size,
+                     residual=True, alpha_x=alpha_x, alpha_h=alpha_h,
+                     **kwargs)
+
+
+@keras.saving.register_keras_serializable(package="residual_gru")
 class ConvLSTM(_RecurrentCell):
   """Convolutional LSTM as written in the 2017 paper (section 2.1).
 
@@ -248,7 +261,7 @@ class AssociativeLSTM(_RecurrentCell):
     return new_h, (new_h, tf.concat([c_re, c_im], axis=-1))
 
 
-CELLS = {"gru": ConvGRU, "residual_gru": ConvGRU, "lstm": ConvLSTM,
+CELLS = {"gru": ConvGRU, "residual_gru": ResidualGRU, "lstm": ConvLSTM,
          "associative_lstm": AssociativeLSTM}
 
 
@@ -258,10 +271,8 @@ def make_cell(cell_type, filters, kernel_size, strides, hidden_kernel_size,
   if cell_type not in CELLS:
     raise ValueError(f"Unknown cell type {cell_type!r}; "
                      f"choose one of {sorted(CELLS)}.")
-  extra = {"residual": True} if cell_type == "residual_gru" else {}
   return CELLS[cell_type](filters, kernel_size=kernel_size, strides=strides,
-                          hidden_kernel_size=hidden_kernel_size, name=name,
-                          **extra)
+                          hidden_kernel_size=hidden_kernel_size, name=name)
 
 
 def binarize_inference(x):

@@ -96,6 +96,7 @@ def test_associative_lstm_needs_even_filters():
 
 @pytest.mark.parametrize("cls,kwargs", [
     (layers.ConvGRU, {"residual": True, "alpha_x": 0.2}),
+    (layers.ResidualGRU, {"alpha_x": 0.2}),
     (layers.ConvLSTM, {}),
     (layers.AssociativeLSTM, {}),
 ])
