@@ -55,7 +55,9 @@ def _parser():
   def model_arg(sp):
     sp.add_argument("--model", default=None,
                     help="Model name, id, or folder (default: the bundled "
-                    "default model; decoding reads the model from the file).")
+                    "default model; decoding reads the model from the file); "
+                    "for measuring, also a training run (its newest "
+                    "checkpoint) or one checkpoint, RUN/checkpoints/ckpt-N.")
 
   sp = sub.add_parser("demo", help="Compress and decompress the bundled "
                       "image; print bpp and quality per rate.")
@@ -124,7 +126,9 @@ def _parser():
   sp.add_argument("--images", required=True, help="Folder of images.")
   sp.add_argument("--output_dir", required=True,
                   help="Written: results.json (every encoding), results.csv, "
-                  "summary.csv (mean per rate), rd_*.png plots.")
+                  "summary.csv (mean per rate), rd_*.png plots. '{step}' in "
+                  "it becomes the training step of the model evaluated "
+                  "(e.g. RUN/eval-{step}-heldout).")
   sp.add_argument("--codecs", default=",".join(anchors.TABLE),
                   help="Comma-separated subset (default: %(default)s).")
   sp.add_argument("--workers", type=int, default=2,
@@ -388,11 +392,18 @@ def cmd_eval(args):
     paths = paths[:args.max_images]
   if not paths:
     raise UsageError(f"No images in {args.images}.")
+  model, output_dir = args.model, args.output_dir
+  if "ours" in codecs:
+    model = evaluation.pin(model)
+    if "{step}" in output_dir:
+      from compression import registry
+      step = registry.get(model).meta.get("provenance", {}).get("step")
+      output_dir = output_dir.replace("{step}", str(step))
   t0 = time.time()
-  result = evaluation.evaluate(paths, codecs, args.output_dir, args.model,
+  result = evaluation.evaluate(paths, codecs, output_dir, model,
                                args.workers, args.entropy, args.downscale)
   print(f"{len(paths)} images, {len(result['rows'])} encodings in "
-        f"{time.time() - t0:.0f} s -> {args.output_dir}")
+        f"{time.time() - t0:.0f} s -> {output_dir}")
   for codec, entry in sorted(result["summary"].items()):
     m = entry["msssim"]
     at = dict(zip(m["bpp"], m["mean"]))

@@ -20,14 +20,17 @@ import time
 import numpy as np
 
 from compression import anchors, metrics, rd
-from residual_gru import model_card
 
 METRICS = ("msssim", "psnr", "psnr_hvs")
 TARGETS = [k / 8 for k in range(1, 17)] + [2.5, 3.0]
-# The released reference model's published Kodak curve (residual_gru.model_card).
+# The released reference model's published Kodak MS-SSIM (tensorflow/
+# compression's results for toderici-2017-cvpr), at the nominal k/8 bpp,
+# before entropy coding: the one copy (plots, tables, model cards).
+REFERENCE_MSSSIM = [0.8191, 0.9037, 0.9375, 0.9538, 0.9636, 0.9715, 0.9758,
+                    0.9796, 0.9822, 0.9839, 0.9858, 0.9868, 0.9878, 0.9883,
+                    0.9885, 0.9887]
 REFERENCE = {
-    "msssim": ([k / 8 for k in range(1, 17)],
-               model_card.REFERENCE_MSSSIM),
+    "msssim": ([k / 8 for k in range(1, 17)], REFERENCE_MSSSIM),
     "psnr": ([0.125, 0.25, 0.5, 1.0, 1.5, 2.0],
              [23.01, 25.65, 28.27, 31.62, 33.63, 34.63]),
 }
@@ -159,6 +162,15 @@ def plot(summary, output_dir):
   return paths
 
 
+def pin(model):
+  """A model spec that names one set of weights: a training run's folder
+  becomes its newest checkpoint's path, so that every worker (and every
+  image) scores the same step while the run trains on; others unchanged."""
+  from compression import registry
+  chosen = registry.get(model)
+  return getattr(chosen, "checkpoint", None) or model
+
+
 def _model_record(model):
   """Which model (and training step) the numbers of "ours" belong to."""
   from compression import registry
@@ -166,6 +178,8 @@ def _model_record(model):
   record = {"id": m.id, "name": m.name,
             "step": m.meta.get("provenance", {}).get("step"),
             "entropy_id": None}
+  if getattr(m, "checkpoint", None):
+    record["checkpoint"] = m.checkpoint
   entropy_meta = os.path.join(m.directory, "entropy", "model.json")
   if os.path.exists(entropy_meta):
     with open(entropy_meta) as f:
@@ -182,6 +196,8 @@ def evaluate(image_paths, codecs, output_dir, model=None, workers=2,
   """
   from tqdm import tqdm
   os.makedirs(output_dir, exist_ok=True)
+  if "ours" in codecs:
+    model = pin(model)
   tasks = []
   for codec in codecs:
     for path in image_paths:
@@ -247,6 +263,37 @@ def evaluate(image_paths, codecs, output_dir, model=None, workers=2,
     with open(os.path.join(output_dir, "table.md"), "w") as f:
       f.write(nominal_table(result))
   return result
+
+
+def iteration_curve(path):
+  """Our codec's mean score per iteration in one results file, the form the
+  model card and the recipe study tabulate: {"step", "images", "bpp"
+  (nominal k/8), "msssim", "psnr", "psnr_hvs"} (lists over iterations).
+
+  Reads results.json of `rnn-codec eval` (means over its images of the raw
+  "ours" rows, iteration by iteration), and, for the records written before
+  the evaluation harnesses were one, the eval-<step>-<name>.json files of
+  the retired residual_gru.evaluate, which held these means already.
+  """
+  with open(path) as f:
+    result = json.load(f)
+  if "rows" not in result:  # a record of the retired binary
+    return {k: result[k] for k in ("step", "images", "bpp", "msssim", "psnr",
+                                   "psnr_hvs") if k in result}
+  by_iteration = {}
+  for r in result["rows"]:
+    if r["codec"] == "ours":
+      by_iteration.setdefault(r["knob"], []).append(r)
+  if not by_iteration:
+    raise ValueError(f"{path} has no rows of our codec.")
+  iterations = sorted(by_iteration)
+  curve = {"step": (result.get("model") or {}).get("step"),
+           "images": result["images"],
+           "bpp": [by_iteration[k][0]["nominal_bpp"] for k in iterations]}
+  for metric in METRICS:
+    curve[metric] = [float(np.mean([r[metric] for r in by_iteration[k]]))
+                     for k in iterations]
+  return curve
 
 
 def nominal_table(result):

@@ -88,18 +88,21 @@ class Model:
 
 
 class TrainingRun(Model):
-  """A training run's latest checkpoint as a model (evaluation, timing).
+  """A training run's checkpoint (the latest, or the one given) as a model,
+  for evaluation and timing; ``checkpoint`` is the path it was loaded from.
 
   Its files carry the first user id (1000): they are for measuring, not
   for keeping (release the run with `python -m compression.release` to
   keep files decodable). No entropy engine.
   """
 
-  def __init__(self, directory):
+  def __init__(self, directory, checkpoint=None):
     from residual_gru import weights
     self.directory = directory
     try:
-      self._network, self.step = weights.load_checkpoint(directory)
+      self.checkpoint = checkpoint or weights.latest_checkpoint(directory)
+      self._network, self.step = weights.load_checkpoint(directory,
+                                                         self.checkpoint)
     except (FileNotFoundError, ValueError) as e:
       raise errors.UnknownModelError(str(e))
     self.id = FIRST_USER_ID
@@ -193,7 +196,8 @@ def _load_dir(directory):
 
 def get(model=None):
   """The model a call asks for: None (the default), an id, a name, a model
-  folder, or a training run (its latest checkpoint; for evaluation)."""
+  folder, a training run (its latest checkpoint) or one of its checkpoints
+  (``<run>/checkpoints/ckpt-N``); runs are for evaluation and timing."""
   if isinstance(model, Model):
     return model
   if model is None:
@@ -216,15 +220,22 @@ def get(model=None):
     model = os.fspath(model)
     if model in bundled().values():
       return _load_dir(os.path.join(MODELS_DIR, model))
+    from residual_gru import weights
+    run = weights.checkpoint_run(model)
+    if run:  # one checkpoint's weights never change: cached
+      key = ("checkpoint", os.path.abspath(model))
+      with _lock:
+        if key not in _cache:
+          _cache[key] = TrainingRun(run, model)
+        return _cache[key]
     if os.path.isdir(model):
-      from residual_gru import weights
       if weights.is_training_run(model):
         return TrainingRun(model)  # not cached: its checkpoint moves on
       return _load_dir(model)
     raise errors.UnknownModelError(
         f"{model!r} is neither a bundled model "
-        f"({sorted(bundled().values()) or 'none'}), a model folder nor a "
-        "training run.")
+        f"({sorted(bundled().values()) or 'none'}), a model folder, a "
+        "training run nor a checkpoint of one.")
   raise errors.UnknownModelError(f"Cannot use {model!r} as a model.")
 
 

@@ -182,18 +182,22 @@ def stage_eval():
 
 def stage_fp16():
   """The float16 release against its float32 checkpoint, all of Kodak."""
+  from compression import evaluation
   _need("kodak")
-  name = f"kodak_float32_{FLAGS.name}"
-  _run("residual_gru.evaluate", f"--train_dir={FLAGS.train_dir}",
-       f"--images={FLAGS.kodak}", f"--name={name}")
   with open(os.path.join(FLAGS.output_dir, "model.json")) as f:
     step = json.load(f)["provenance"]["step"]
-  with open(os.path.join(FLAGS.train_dir, f"eval-{step}-{name}.json")) as f:
-    f32 = json.load(f)
-  with open(os.path.join(_bench(), "results.json")) as f:
-    f16 = json.load(f)["summary"]["ours@nominal"]
+  checkpoint = os.path.join(FLAGS.train_dir, "checkpoints", f"ckpt-{step}")
+  if not os.path.exists(checkpoint + ".index"):
+    raise app.UsageError(f"The released step's checkpoint {checkpoint} is "
+                         "gone; nothing to compare the float16 release with.")
+  float32_dir = os.path.join(FLAGS.work_dir, "kodak_float32")
+  _run("compression", "eval", f"--images={FLAGS.kodak}",
+       f"--output_dir={float32_dir}", "--codecs=ours", "--workers=2",
+       f"--model={checkpoint}")
+  f32 = evaluation.iteration_curve(os.path.join(float32_dir, "results.json"))
+  f16 = evaluation.iteration_curve(os.path.join(_bench(), "results.json"))
   for key in ("msssim", "psnr"):
-    d = [abs(a - b) for a, b in zip(f32[key], f16[key]["mean"])]
+    d = [abs(a - b) for a, b in zip(f32[key], f16[key])]
     print(f"{key}: float32 checkpoint vs float16 release, largest "
           f"difference over {len(d)} iterations {max(d):.5f}")
 

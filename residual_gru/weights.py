@@ -59,6 +59,26 @@ def is_training_run(path):
       os.path.join(path, "checkpoints"))
 
 
+def checkpoint_run(path):
+  """The training run that a checkpoint path (``<run>/checkpoints/ckpt-N``,
+  without its .index suffix) belongs to, or None if path is not one.
+
+  A checkpoint path pins a run to one step: evaluating a live run by its
+  folder would read whichever checkpoint is newest when each image loads.
+  """
+  path = os.fspath(path)
+  if not os.path.exists(path + ".index"):
+    return None
+  run = os.path.dirname(os.path.dirname(os.path.abspath(path)))
+  return run if is_training_run(run) else None
+
+
+def latest_checkpoint(train_dir):
+  """Path of the run's newest checkpoint (no suffix), or None."""
+  import tensorflow as tf
+  return tf.train.latest_checkpoint(os.path.join(train_dir, "checkpoints"))
+
+
 def load_checkpoint(train_dir, checkpoint=None):
   """(model, step) of a training run's latest (or given) checkpoint.
 
@@ -76,8 +96,7 @@ def load_checkpoint(train_dir, checkpoint=None):
   with open(config_path) as f:
     model_config = config_lib.ModelConfig.from_dict(json.load(f)["model"])
   model = networks.build(model_config)
-  path = checkpoint or tf.train.latest_checkpoint(
-      os.path.join(train_dir, "checkpoints"))
+  path = checkpoint or latest_checkpoint(train_dir)
   if not path:
     raise FileNotFoundError(f"No checkpoint in {train_dir}.")
   if not tf.io.gfile.exists(path + ".index"):

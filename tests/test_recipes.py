@@ -178,21 +178,33 @@ def test_cosine_schedule_with_warmup():
   assert train.learning_rate_at(staircase, 27243) == pytest.approx(1.25e-4)
 
 
-def _write_eval(run_dir, step, name, msssim, psnr, images):
+def _write_eval(run_dir, step, name, msssim, psnr, images, legacy=False):
+  """A held-out evaluation as `rnn-codec eval` writes it (results.json: a
+  row per image and iteration), or as the retired binary did (legacy)."""
   import json
-  (run_dir / f"eval-{step}-{name}.json").write_text(json.dumps(
-      {"step": step, "images": [f"{i}.png" for i in range(images)],
-       "msssim": msssim, "psnr": psnr}))
+  names = [f"{i}.png" for i in range(images)]
+  if legacy:
+    (run_dir / f"eval-{step}-{name}.json").write_text(json.dumps(
+        {"step": step, "images": names, "msssim": msssim, "psnr": psnr}))
+    return
+  rows = [{"codec": "ours", "image": image, "knob": k + 1,
+           "nominal_bpp": (k + 1) / 8, "msssim": m, "psnr": p,
+           "psnr_hvs": p} for image in names
+          for k, (m, p) in enumerate(zip(msssim, psnr))]
+  folder = run_dir / f"eval-{step}-{name}"
+  folder.mkdir()
+  (folder / "results.json").write_text(json.dumps(
+      {"images": names, "model": {"step": step}, "rows": rows}))
 
 
 def test_study_table_pools_held_out_sets_and_forecasts_in_log_steps(tmp_path):
   import json
-  from residual_gru import study
+  from compression import study
   start = tmp_path / "v1src"
   start.mkdir()
   base = [0.8 + 0.01 * k for k in range(16)]
-  for name, n in (("heldout_a", 1), ("heldout_b", 3)):
-    _write_eval(start, 1000, name, base, [20.0] * 16, n)
+  for name, n in (("heldout_a", 1), ("heldout_b", 3)):  # older records
+    _write_eval(start, 1000, name, base, [20.0] * 16, n, legacy=True)
   run = tmp_path / "cand"
   run.mkdir()
   (run / "config.json").write_text(json.dumps({"model": {}, "train": {}}))
@@ -205,10 +217,13 @@ def test_study_table_pools_held_out_sets_and_forecasts_in_log_steps(tmp_path):
     _write_eval(run, 3000, name, [v + 0.01 + d for v in base], [21.0] * 16,
                 1 if name == "heldout_a" else 3)
   _write_eval(run, 2000, "heldout_a", base, [20.0] * 16, 1)  # one set only
-  # The newest decode timing is the one reported.
-  for step, secs in ((2000, 9.0), (3000, 4.5)):
-    (run / f"decode-{step}.json").write_text(
-        json.dumps({"step": step, "decode_secs": secs}))
+  # The newest decode timing at 16 iterations is the one reported
+  # (`rnn-codec speed --output`, or an older decode-<step>.json).
+  (run / "decode-2000.json").write_text(json.dumps(
+      {"step": 2000, "iterations": 16, "decode_secs": 9.0}))
+  (run / "speed-3000.json").write_text(json.dumps({"summary": [
+      {"codec": "ours", "setting": 8, "decode_s": 2.0},
+      {"codec": "ours", "setting": 16, "decode_s": 4.5}]}))
   start_evals = study.pooled_evals(str(start))
   assert list(start_evals) == [1000] and start_evals[1000]["images"] == 4
   row = study.candidate(str(run), start_evals[1000], 1000, 3600, 20 * 3600)

@@ -316,7 +316,7 @@ def test_release_and_model_card_of_two_steps(he_dir, tmp_path):
         [str(tmp_path / "img" / "a.png")], ["ours"],
         str(tmp_path / f"eval{steps}"), model=str(folder), workers=0))
   assert [e["model"]["step"] for e in evals] == [2, 4]
-  subprocess.run([sys.executable, "-m", "residual_gru.model_card",
+  subprocess.run([sys.executable, "-m", "compression.model_card",
                   f"--model_dir={tmp_path / 'model4'}", f"--train_dir={run}",
                   f"--eval_json={tmp_path / 'eval4'}/results.json,"
                   f"{tmp_path / 'eval2'}/results.json",
@@ -397,8 +397,8 @@ def test_loss_trend_rule_and_forecast(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("argv", [
-    ["residual_gru.evaluate", "--train_dir={run}", "--images={tmp}/img",
-     "--checkpoint={run}/checkpoints/ckpt-99"],
+    ["compression", "eval", "--images={tmp}/img", "--output_dir={tmp}/m",
+     "--codecs=ours", "--model={run}/checkpoints/ckpt-99"],
     ["compression.release", "--train_dir={run}", "--output_dir={tmp}/m",
      "--model_id=1000", "--name=m", "--checkpoint={run}/checkpoints/ckpt-99"],
     ["compression.export", "--train_dir={tmp}/nothing",

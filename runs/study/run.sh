@@ -58,15 +58,23 @@ case "${1:-}" in
     ;;
   eval)
     # Held out by build_dataset's name hash (fraction 0.05): BSDS500 at half
-    # size, as its JPEGs are trained on, and Urban100 at full size.
-    $PY -m residual_gru.evaluate --train_dir="$run" --images="$TRAIN/bsds500" \
-        --held_out_fraction=0.05 --downscale=2 --name=heldout_bsds2
-    $PY -m residual_gru.evaluate --train_dir="$run" --images="$TRAIN/urban100" \
-        --held_out_fraction=0.05 --downscale=1 --name=heldout_urban1
+    # size, as its JPEGs are trained on, and Urban100 at full size; the
+    # newest checkpoint, pinned by its path (both sets score one step).
+    latest=$(sed -n 's/^model_checkpoint_path: "\(.*\)"/\1/p' "$run/checkpoints/checkpoint")
+    for set in bsds500:2:heldout_bsds2 urban100:1:heldout_urban1; do
+      IFS=: read -r src scale tag <<< "$set"
+      $PY -m compression eval --codecs=ours --workers=0 \
+          --model="$run/checkpoints/$latest" --images="$TRAIN/$src" \
+          --held_out_fraction=0.05 --downscale="$scale" \
+          --output_dir="$run/eval-{step}-$tag"
+    done
     ;;
   decode_time)
-    $PY -m residual_gru.evaluate --train_dir="$run" \
-        --decode_timing="$KODAK/kodim01.png" --iterations=16 --threads=1
+    # `rnn-codec speed` on one Kodak image, one thread (decode time depends
+    # on the architecture, not on the weights): 2, 8 and 16 iterations.
+    latest=$(sed -n 's/^model_checkpoint_path: "\(.*\)"/\1/p' "$run/checkpoints/checkpoint")
+    $PY -m compression --threads=1 speed --codecs=ours --images="$KODAK/kodim01.png" \
+        --model="$run/checkpoints/$latest" --output="$run/speed-${latest#ckpt-}.json"
     ;;
   history)
     # Earlier resume checkpoints of the v1 run, replaced in later commits.
@@ -81,7 +89,7 @@ case "${1:-}" in
     done
     ;;
   table)
-    $PY -m residual_gru.study --study_dir="$STUDY" --output_dir=runs/study
+    $PY -m compression.study --study_dir="$STUDY" --output_dir=runs/study
     ;;
   *)
     echo "usage: bash runs/study/run.sh setup|train|eval|decode_time NAME [CPU_SECS] | history | table" >&2

@@ -42,10 +42,16 @@ case "${1:-}" in
         >> "$RUN/train_log.txt" 2>&1
     ;;
   eval)
-    $PY -m residual_gru.evaluate --train_dir="$RUN" --images="$TRAIN/bsds500" \
-        --held_out_fraction=0.05 --downscale=2 --name=heldout_bsds2
-    $PY -m residual_gru.evaluate --train_dir="$RUN" --images="$TRAIN/urban100" \
-        --held_out_fraction=0.05 --downscale=1 --name=heldout_urban1
+    # `rnn-codec eval` of the newest checkpoint, pinned by its path so that
+    # both held-out sets score the same step while the run trains on.
+    latest=$(sed -n 's/^model_checkpoint_path: "\(.*\)"/\1/p' "$RUN/checkpoints/checkpoint")
+    for set in bsds500:2:heldout_bsds2 urban100:1:heldout_urban1; do
+      IFS=: read -r src scale tag <<< "$set"
+      $PY -m compression --threads="$THREADS" eval --codecs=ours --workers=0 \
+          --model="$RUN/checkpoints/$latest" --images="$TRAIN/$src" \
+          --held_out_fraction=0.05 --downscale="$scale" \
+          --output_dir="$RUN/eval-{step}-$tag"
+    done
     ;;
   pack)
     latest=$(sed -n 's/^model_checkpoint_path: "\(.*\)"/\1/p' "$RUN/checkpoints/checkpoint")
@@ -54,7 +60,11 @@ case "${1:-}" in
     printf 'model_checkpoint_path: "%s"\n' "$latest" > runs/v2/checkpoint/checkpoint
     cp "$RUN/config.json" "$RUN/history.jsonl" runs/v2/
     cp "$RUN/train_log.txt" "runs/v2/train_log_$(date -u +%Y%m%d).txt"
-    cp "$RUN"/eval-*.json runs/v2/ 2>/dev/null || true
+    cp "$RUN"/eval-*.json runs/v2/ 2>/dev/null || true  # older records
+    for d in "$RUN"/eval-*/; do
+      [ -e "$d/results.json" ] || continue
+      mkdir -p "runs/v2/$(basename "$d")" && cp "$d"/results.json "$d"/table.md "runs/v2/$(basename "$d")/"
+    done
     ;;
   *)
     echo "usage: bash runs/v2/run.sh train|eval|pack" >&2; exit 2 ;;

@@ -1,15 +1,18 @@
 r"""The recipe study's table: candidates at equal CPU time, with a forecast.
 
-  python -m residual_gru.study --study_dir=/work/runs/study \
+  python -m compression.study --study_dir=/work/runs/study \
       --output_dir=runs/study [--budget_cpu_secs=3600] [--forecast_hours=20]
 
 Every sub-folder of --study_dir that holds a training run is a candidate
 (runs/study/run.sh makes them). For each it reads
 - history.jsonl: steps and the run's CPU seconds (``cpu_secs``), hence
   steps per CPU-second;
-- eval-<step>-heldout_*.json (``residual_gru.evaluate`` on images that
-  build_dataset held out, never Kodak): mean MS-SSIM and PSNR per
-  iteration, pooled over the held-out sets by image count;
+- eval-<step>-heldout_*/results.json (`rnn-codec eval --model=RUN
+  --held_out_fraction ...` on images that build_dataset held out, never
+  Kodak; older records: eval-<step>-heldout_*.json): mean MS-SSIM and PSNR
+  per iteration, pooled over the held-out sets by image count;
+- speed-<step>.json (`rnn-codec speed --output`; older records:
+  decode-<step>.json): seconds to decode a Kodak image at 16 iterations;
 - the warm-start point (the v1 checkpoint evaluated in ``v1src``), shared by
   the candidates that start from v1's function.
 
@@ -33,6 +36,8 @@ from absl import app
 from absl import flags
 import numpy as np
 
+from compression import evaluation
+
 FLAGS = flags.FLAGS
 ITERATIONS = (2, 4, 8, 16)
 START = "v1src"
@@ -51,13 +56,22 @@ def define_flags():
                     "recipe's.")
 
 
+def _eval_files(run_dir):
+  """[(step, path)] of a run's held-out evaluations, either schema."""
+  found = []
+  for path in (glob.glob(os.path.join(run_dir, "eval-*-heldout_*.json")) +
+               glob.glob(os.path.join(run_dir, "eval-*-heldout_*",
+                                      "results.json"))):
+    name = os.path.relpath(path, run_dir)
+    found.append((int(re.match(r"eval-(\d+)-", name).group(1)), path))
+  return found
+
+
 def pooled_evals(run_dir):
   """{step: {"msssim": [...], "psnr": [...], "images": n}} pooled over sets."""
   by_step = {}
-  for path in glob.glob(os.path.join(run_dir, "eval-*-heldout_*.json")):
-    step = int(re.match(r"eval-(\d+)-", os.path.basename(path)).group(1))
-    with open(path) as f:
-      r = json.load(f)
+  for step, path in _eval_files(run_dir):
+    r = evaluation.iteration_curve(path)
     n = len(r["images"])
     acc = by_step.setdefault(step, {"msssim": 0.0, "psnr": 0.0, "images": 0,
                                     "sets": 0})
@@ -88,15 +102,25 @@ def cpu_by_step(run_dir):
   return sorted(points)
 
 
-def decode_secs(run_dir):
-  """Decode seconds of the run's newest ``evaluate --decode_timing``, or None."""
+def decode_secs(run_dir, iterations=16):
+  """Seconds to decode at ``iterations`` in the run's newest timing, or None:
+  `rnn-codec speed --output=RUN/speed-<step>.json` (the median over its
+  images of our codec's decode time), or an older decode-<step>.json."""
   newest = None
+  for path in glob.glob(os.path.join(run_dir, "speed-*.json")):
+    step = int(re.match(r"speed-(\d+)", os.path.basename(path)).group(1))
+    with open(path) as f:
+      rows = [r for r in json.load(f)["summary"]
+              if r["codec"] == "ours" and int(r["setting"]) == iterations]
+    if rows and (newest is None or step > newest[0]):
+      newest = (step, rows[0]["decode_s"])
   for path in glob.glob(os.path.join(run_dir, "decode-*.json")):
     with open(path) as f:
       r = json.load(f)
-    if newest is None or r["step"] > newest["step"]:
-      newest = r
-  return newest and newest["decode_secs"]
+    if r["iterations"] == iterations and (newest is None or
+                                          r["step"] > newest[0]):
+      newest = (r["step"], r["decode_secs"])
+  return newest and newest[1]
 
 
 def log_step_forecast(points, step):
@@ -159,9 +183,9 @@ def table(rows, start, budget, forecast_hours):
       "hash), MS-SSIM / PSNR at 2, 4, 8 and 16 iterations after "
       f"{budget / 3600:g} CPU hour(s) of training on one thread, and a "
       f"log-step forecast after {forecast_hours:g} CPU hours "
-      "(`python -m residual_gru.study`). decode s: seconds to decode one "
+      "(`python -m compression.study`). decode s: seconds to decode one "
       "Kodak image (768x512) at 16 iterations on one thread, median of 3 "
-      "(`run.sh decode_time NAME`).", "",
+      "(`run.sh decode_time NAME`, `rnn-codec speed`).", "",
       "| candidate | steps/CPU-s | step | CPU h | MS-SSIM @2 / 4 / 8 / 16 | "
       "PSNR @2 / 4 / 8 / 16 | forecast MS-SSIM @2 / 4 / 8 / 16 "
       f"({forecast_hours:g} h) | points | decode s |",

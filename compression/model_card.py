@@ -1,12 +1,12 @@
 r"""Writes a released model's card: provenance, loss curve and measured RD.
 
-  python -m residual_gru.model_card --model_dir=compression/models/v0 \
-      --train_dir=/tmp/run --eval_json=/tmp/run/eval-12000-kodak.json \
+  python -m compression.model_card --model_dir=compression/models/v0 \
+      --train_dir=/tmp/run --eval_json=/tmp/kodak/results.json \
       --command="python -m residual_gru.train ..."
 
 Everything in the card is read from files the training and evaluation
-binaries wrote (config.json, history.jsonl, eval-*.json), so the card can be
-regenerated and checked.
+binaries wrote (config.json, history.jsonl, results.json of `rnn-codec
+eval`), so the card can be regenerated and checked.
 """
 
 import json
@@ -15,14 +15,9 @@ import os
 from absl import app
 from absl import flags
 
-FLAGS = flags.FLAGS
+from compression.evaluation import REFERENCE_MSSSIM, iteration_curve
 
-# The released reference model's published Kodak MS-SSIM (tensorflow/
-# compression's results for toderici-2017-cvpr), at the nominal k/8 bpp,
-# before entropy coding: the one copy, which compression.evaluation plots.
-REFERENCE_MSSSIM = [0.8191, 0.9037, 0.9375, 0.9538, 0.9636, 0.9715, 0.9758,
-                    0.9796, 0.9822, 0.9839, 0.9858, 0.9868, 0.9878, 0.9883,
-                    0.9885, 0.9887]
+FLAGS = flags.FLAGS
 
 
 def define_flags():
@@ -30,8 +25,8 @@ def define_flags():
   flags.DEFINE_string("model_dir", None, "Released model folder.")
   flags.DEFINE_string("train_dir", None, "The training run it came from.")
   flags.DEFINE_list("eval_json", [], "Kodak results to tabulate and plot: "
-                    "eval-*.json of residual_gru.evaluate or results.json of "
-                    "`rnn-codec eval`. The first is the released model; "
+                    "results.json of `rnn-codec eval` (or an older "
+                    "eval-*.json record). The first is the released model; "
                     "later ones (earlier steps) become extra MS-SSIM columns.")
   flags.DEFINE_string("hardware", "one intra-op thread on a 2-core CPU, no "
                       "GPU", "How it was trained (for the card).")
@@ -108,14 +103,8 @@ def main(argv):
   plot_loss(rows, os.path.join(FLAGS.model_dir, "loss.png"))
   evals = []
   for path in FLAGS.eval_json:
-    with open(path) as f:
-      e = json.load(f)
-    if "summary" in e:  # `rnn-codec eval` output: our codec at nominal bpp
-      ours = e["summary"]["ours@nominal"]
-      step = (e.get("model") or {}).get("step") or meta["provenance"]["step"]
-      e = {"step": step, "images": e["images"],
-           "bpp": ours["msssim"]["bpp"], "msssim": ours["msssim"]["mean"],
-           "psnr": ours["psnr"]["mean"]}
+    e = iteration_curve(path)
+    e["step"] = e.get("step") or meta["provenance"]["step"]
     evals.append((os.path.basename(os.path.dirname(path)) or path, e))
   if evals:
     plot_rd(evals, os.path.join(FLAGS.model_dir, "rd.png"))
