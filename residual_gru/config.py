@@ -13,9 +13,7 @@ with the architecture that reads them.
 import dataclasses
 import json
 
-from residual_gru import layers
-
-FRAMEWORKS = ("one_shot", "additive", "scaled_additive")
+from residual_gru import frameworks, layers
 LOSSES = ("l1", "msssim", "mixed", "ssim_l1", "l2")
 # "full_resolution": the 2017 paper's network (residual_gru.model); the rest
 # are the 2016 paper's thumbnail networks (residual_gru.thumbnail_models).
@@ -83,9 +81,7 @@ class ModelConfig(DictConfig):
             "architecture": "full_resolution", "shared_weights": False}
 
   def __post_init__(self):
-    if self.framework not in FRAMEWORKS:
-      raise ValueError(f"framework must be one of {FRAMEWORKS}, "
-                       f"not {self.framework!r}")
+    frameworks.get(self.framework)  # raises on an unknown name
     if self.cell not in layers.CELLS:
       raise ValueError(f"Unknown cell {self.cell!r}; choose one of "
                        f"{sorted(layers.CELLS)}.")

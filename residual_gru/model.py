@@ -15,7 +15,7 @@ bls2017.py, so the model exports as a SavedModel.
 import keras
 import tensorflow as tf
 
-from residual_gru import layers
+from residual_gru import frameworks, layers
 from residual_gru.config import ModelConfig
 
 BLOCK = 32  # Images are padded to a multiple of this (4 stride-2 layers and
@@ -152,8 +152,9 @@ class RNNCompressionModel(PixelRange, keras.Model):
     self.config = config
     self.encoder = Encoder(config, name="encoder")
     self.decoder = Decoder(config, name="decoder")
+    self.framework = frameworks.get(config.framework)
     self.gain = (layers.GainEstimator(name="gain")
-                 if config.framework == "scaled_additive" else None)
+                 if self.framework.uses_gain else None)
     # Build every variable now so the tf.while_loops below never create one.
     self(tf.zeros((1, BLOCK, BLOCK, 3)), iterations=1)
 
@@ -173,9 +174,7 @@ class RNNCompressionModel(PixelRange, keras.Model):
     return recon, gain
 
   def encode_step(self, x, recon, gain, state, noise=None, training=False):
-    residual = x - recon
-    if self.gain is not None:
-      residual = residual * layers.zero_order_hold(gain, BLOCK)
+    residual = self.framework.encoder_input(x, recon, gain)
     return self.encoder(residual, state, noise=noise, training=training)
 
   def prime(self, bits, state):
@@ -198,13 +197,8 @@ class RNNCompressionModel(PixelRange, keras.Model):
 
   def decode_step(self, bits, recon, gain, state):
     out, state = self.decoder(bits, state)
-    framework = self.config.framework
-    if framework == "one_shot":
-      recon = out
-    elif framework == "additive":
-      recon = recon + out
-    else:
-      recon = recon + out / layers.zero_order_hold(gain, BLOCK)
+    recon = self.framework.reconstruct(recon, out, gain)
+    if self.gain is not None:
       gain = self.gain(recon)
     return recon, gain, state
 

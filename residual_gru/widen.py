@@ -33,6 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 from residual_gru import config as config_lib
+from residual_gru import frameworks
 from residual_gru import model as model_lib
 
 FLAGS = flags.FLAGS
@@ -125,7 +126,7 @@ def _check_configs(old, new):
   if same != other:
     raise ValueError("The widened model may differ only in width and "
                      f"decoder_width ({same} vs {other}).")
-  if old.framework == "scaled_additive":
+  if frameworks.get(old.framework).uses_gain:
     raise ValueError("Widening does not handle the gain estimator.")
   if old.cell not in GATE_BLOCKS or old.decoder_cell_type not in GATE_BLOCKS:
     raise ValueError(f"Widening supports the cells {sorted(GATE_BLOCKS)}.")

@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from residual_gru import config as config_lib
+from residual_gru import frameworks
 from residual_gru import model as model_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -26,7 +27,7 @@ def _image(h, w, seed=0):
   return np.random.default_rng(seed).integers(0, 256, (h, w, 3), np.uint8)
 
 
-@pytest.mark.parametrize("framework", config_lib.FRAMEWORKS)
+@pytest.mark.parametrize("framework", frameworks.NAMES)
 @pytest.mark.parametrize("cell", CELLS)
 def test_decode_equals_encoder_reconstruction_bit_for_bit(cell, framework):
   model = tiny_model(cell, framework)
@@ -148,3 +149,27 @@ def test_saved_model_export_and_reload_on_odd_size(tmp_path):
                                         width=tf.constant(19))
   np.testing.assert_array_equal(list(out.values())[0].numpy(),
                                 model_lib.pixels_to_uint8(recon).numpy())
+
+
+def test_frameworks_reconstruct_as_section_2_2():
+  """One-shot takes the output, additive adds it, scaled-additive divides it
+  by the held gain and feeds the encoder the gain-scaled residual."""
+  x = tf.fill([1, 64, 64, 3], 0.5)
+  recon = tf.fill([1, 64, 64, 3], 0.2)
+  out = tf.fill([1, 64, 64, 3], 0.1)
+  gain = tf.constant([[[[2.0], [4.0]], [[1.0], [1.0]]]])  # per 32x32 block
+  f = {n: frameworks.get(n) for n in frameworks.NAMES}
+  np.testing.assert_allclose(f["one_shot"].reconstruct(recon, out, gain), 0.1)
+  np.testing.assert_allclose(f["additive"].reconstruct(recon, out, gain),
+                             0.3, rtol=1e-6)
+  scaled = f["scaled_additive"].reconstruct(recon, out, gain).numpy()
+  assert scaled[0, 0, 0, 0] == pytest.approx(0.25)
+  assert scaled[0, 0, 40, 0] == pytest.approx(0.225)
+  assert scaled[0, 40, 40, 0] == pytest.approx(0.3)
+  given = f["scaled_additive"].encoder_input(x, recon, gain).numpy()
+  assert given[0, 0, 40, 0] == pytest.approx(1.2)
+  assert f["one_shot"].encoder_input(x, recon, gain).numpy()[0, 0, 40, 0] == (
+      pytest.approx(0.3))
+  assert [n for n in frameworks.NAMES if f[n].uses_gain] == ["scaled_additive"]
+  with pytest.raises(ValueError, match="framework must be one of"):
+    config_lib.ModelConfig(framework="multiplicative")

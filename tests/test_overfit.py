@@ -6,6 +6,7 @@ import tensorflow as tf
 import keras
 
 from residual_gru import config as config_lib
+from residual_gru import frameworks
 from residual_gru import model as model_lib
 from tests.images import synthetic_image
 
@@ -19,7 +20,7 @@ def fixed_batch(n=8):
   return tiles.reshape(-1, 32, 32, 3)[:n]
 
 
-@pytest.mark.parametrize("framework", config_lib.FRAMEWORKS)
+@pytest.mark.parametrize("framework", frameworks.NAMES)
 @pytest.mark.parametrize("cell", ["gru", "residual_gru", "lstm",
                                   "associative_lstm"])
 def test_overfit_one_batch(cell, framework):
