@@ -28,14 +28,18 @@ class DictConfig:
   Fields added after a model was released are listed in ``_ADDED`` with the
   value that means "as before"; ``to_dict`` leaves them out at that value,
   so the config files of existing runs and releases read and compare as
-  they always did.
+  they always did. Fields renamed since are stored under their old key
+  (``_STORED_AS``: field name -> key in files), so files stay the same.
   """
 
   _ADDED = {}
+  _STORED_AS = {}
 
   @classmethod
   def from_dict(cls, d):
     """cls(**d), refusing keys the dataclass does not have (config typos)."""
+    field_of = {v: k for k, v in cls._STORED_AS.items()}
+    d = {field_of.get(k, k): v for k, v in d.items()}
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = set(d) - fields
     if unknown:
@@ -50,7 +54,8 @@ class DictConfig:
     return cls.from_dict(data.get(section, {}) if section else data)
 
   def to_dict(self):
-    return {k: v for k, v in dataclasses.asdict(self).items()
+    return {self._STORED_AS.get(k, k): v
+            for k, v in dataclasses.asdict(self).items()
             if k not in self._ADDED or v != self._ADDED[k]}
 
 
@@ -60,13 +65,14 @@ class ModelConfig(DictConfig):
   cell: str = "residual_gru"       # encoder (and decoder) recurrent unit
   decoder_cell: str = ""           # "" = same as ``cell`` (see below)
   framework: str = "one_shot"      # one_shot | additive | scaled_additive
-  width: float = 1.0               # multiplies every depth but the bits
+  channel_multiplier: float = 1.0  # multiplies every depth but the bits
   bits: int = 32                   # per 16x16 block and iteration (1/8 bpp)
   iterations: int = 16             # unrolled in training; max at inference
   d_rnn1_kernel: int = 2           # input kernel of D-RNN#1 (Figure 1: 2x2)
   input_scale: float = 0.9         # uint8 -> [-input_scale, input_scale]
   output_activation: str = "tanh"  # of D-Conv#2: tanh | linear
-  decoder_width: float = 0.0       # 0 = width; a wider decoder only
+  decoder_channel_multiplier: float = 0.0  # 0 = channel_multiplier; a
+  #                                  wider decoder only
   priming_steps: int = 0           # extra decoder steps on the first codes
   # The 2016 paper's thumbnail networks (section 3): which one, and for its
   # residual encoders whether every stage shares one encoder and decoder
@@ -77,7 +83,10 @@ class ModelConfig(DictConfig):
   architecture: str = "full_resolution"
   shared_weights: bool = False
 
-  _ADDED = {"decoder_width": 0.0, "priming_steps": 0,
+  # In files the channel multipliers keep the key of the first releases.
+  _STORED_AS = {"channel_multiplier": "width",
+                "decoder_channel_multiplier": "decoder_width"}
+  _ADDED = {"decoder_channel_multiplier": 0.0, "priming_steps": 0,
             "architecture": "full_resolution", "shared_weights": False}
 
   def __post_init__(self):
@@ -89,8 +98,11 @@ class ModelConfig(DictConfig):
       raise ValueError(f"Unknown decoder_cell {self.decoder_cell!r}.")
     if self.output_activation not in ("tanh", "linear"):
       raise ValueError("output_activation must be 'tanh' or 'linear'.")
-    if not 0 < self.width <= 4 or not 0 <= self.decoder_width <= 4:
-      raise ValueError("width and decoder_width must be in (0, 4].")
+    if not (0 < self.channel_multiplier <= 4 and
+            0 <= self.decoder_channel_multiplier <= 4):
+      raise ValueError("channel_multiplier and decoder_channel_multiplier "
+                       "(stored as width and decoder_width) must be in "
+                       "(0, 4].")
     if not 0 <= self.priming_steps <= 16:
       raise ValueError("priming_steps must be 0 to 16.")
     if self.bits < 1 or self.iterations < 1:
@@ -115,13 +127,15 @@ class ModelConfig(DictConfig):
   def decoder_cell_type(self):
     return self.decoder_cell or self.cell
 
-  def depth(self, paper_depth, width=None):
+  def depth(self, paper_depth, multiplier=None):
     """Scaled depth, a multiple of 4 so depth-to-space(2) divides it."""
-    width = self.width if width is None else width
-    return max(4, int(round(paper_depth * width / 4.0)) * 4)
+    if multiplier is None:
+      multiplier = self.channel_multiplier
+    return max(4, int(round(paper_depth * multiplier / 4.0)) * 4)
 
   def decoder_depth(self, paper_depth):
-    return self.depth(paper_depth, self.decoder_width or self.width)
+    return self.depth(paper_depth, self.decoder_channel_multiplier or
+                      self.channel_multiplier)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,7 +1,7 @@
 r"""Function-preserving widening of a trained network (Net2WiderNet).
 
   python -m residual_gru.widen --from_run=/work/runs/v1 \
-      --train_dir=/work/runs/study/wide_dec --decoder_width=0.5 \
+      --train_dir=/work/runs/study/wide_dec \
       --config=configs/study/wide_dec.json
 
 Chen, Goodfellow and Shlens 2016 ("Net2Net", section 3.2): a layer gets more
@@ -48,7 +48,7 @@ def define_flags():
                       "checkpoint at the source's step (fresh optimizer).")
   flags.DEFINE_string("config", None, "Config of the new run (its model "
                       "part must differ from the source's only in width "
-                      "and decoder_width).")
+                      "and decoder_width, its channel multipliers).")
   flags.DEFINE_integer("seed", 0, "Seed of the copied units and splits.")
 
 
@@ -116,13 +116,16 @@ def widen_cell(old, new, in_map, hidden_map, blocks):
     widen_conv(old.conv_h, new.conv_h, hidden_map, stacked)
 
 
+_MULTIPLIERS = ("width", "decoder_width")  # as stored in config dicts
+
+
 def _check_configs(old, new):
   if old.framework != "one_shot" and old.framework != new.framework:
     raise ValueError("Only the width may change.")
   same = {k: v for k, v in old.to_dict().items()
-          if k not in ("width", "decoder_width")}
+          if k not in _MULTIPLIERS}
   other = {k: v for k, v in new.to_dict().items()
-           if k not in ("width", "decoder_width")}
+           if k not in _MULTIPLIERS}
   if same != other:
     raise ValueError("The widened model may differ only in width and "
                      f"decoder_width ({same} vs {other}).")

@@ -23,7 +23,7 @@ def tiny_model_dir(tmp_path_factory):
   from residual_gru import model as model_lib
   keras.utils.set_random_seed(7)
   network = model_lib.RNNCompressionModel(config_lib.ModelConfig(
-      width=0.125, iterations=4))
+      channel_multiplier=0.125, iterations=4))
   folder = tmp_path_factory.mktemp("models") / "tiny"
   registry.save_model_dir(network, str(folder), 1000, "tiny-test")
   return str(folder)

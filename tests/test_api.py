@@ -93,7 +93,7 @@ def test_float16_release_decodes_like_float32(photo, tmp_path):
   from residual_gru import model as model_lib
   keras.utils.set_random_seed(11)
   network = model_lib.RNNCompressionModel(config_lib.ModelConfig(
-      width=0.125, iterations=4))
+      channel_multiplier=0.125, iterations=4))
   f32 = registry.save_model_dir(network, str(tmp_path / "f32"), 1001, "f32",
                                 dtype=np.float32)
   f16 = registry.save_model_dir(network, str(tmp_path / "f16"), 1002, "f16",

@@ -125,7 +125,7 @@ def entropy_model_dir(tmp_path_factory):
   from residual_gru import model as rg_model
   keras.utils.set_random_seed(3)
   image_net = rg_model.RNNCompressionModel(rg_config.ModelConfig(
-      width=0.125, iterations=4))
+      channel_multiplier=0.125, iterations=4))
   folder = str(tmp_path_factory.mktemp("models") / "with_entropy")
   registry.save_model_dir(image_net, folder, 1002, "with-entropy")
   registry.save_entropy_dir(_network(layers=4, depth=32), folder, 1002)

@@ -37,7 +37,7 @@ def test_codec_eval_scores_a_pinned_checkpoint_of_a_run_on_held_out_images(
   held = [p for p, _ in data.list_images([str(src)], 0.5)]
   assert 0 < len(held) < 8
   keras.utils.set_random_seed(11)
-  network = networks.build(config_lib.ModelConfig(width=0.0625, iterations=2))
+  network = networks.build(config_lib.ModelConfig(channel_multiplier=0.0625, iterations=2))
   run = tmp_path / "run"
   (run / "checkpoints").mkdir(parents=True)
   (run / "config.json").write_text(json.dumps(

@@ -20,7 +20,7 @@ CELLS = ["gru", "residual_gru", "lstm", "associative_lstm"]
 @functools.lru_cache(maxsize=None)
 def tiny_model(cell="residual_gru", framework="one_shot"):
   return model_lib.RNNCompressionModel(config_lib.ModelConfig(
-      cell=cell, framework=framework, width=0.125, iterations=3))
+      cell=cell, framework=framework, channel_multiplier=0.125, iterations=3))
 
 
 def _image(h, w, seed=0):
@@ -105,7 +105,7 @@ def test_paper_config_has_figure_1_shapes():
 
 
 def test_width_scales_depths_but_not_bits():
-  config = config_lib.ModelConfig(width=0.25)
+  config = config_lib.ModelConfig(channel_multiplier=0.25)
   model = model_lib.RNNCompressionModel(config)
   assert model.encoder.rnns[0].filters == 64
   assert model.decoder.rnns[3].filters == 32
@@ -173,3 +173,27 @@ def test_frameworks_reconstruct_as_section_2_2():
   assert [n for n in frameworks.NAMES if f[n].uses_gain] == ["scaled_additive"]
   with pytest.raises(ValueError, match="framework must be one of"):
     config_lib.ModelConfig(framework="multiplicative")
+
+
+def test_channel_multiplier_is_stored_under_the_released_key():
+  """The field says what it holds; files keep the key 'width' of the first
+  releases, so every bundled model's config reads and writes unchanged."""
+  import glob
+  import json
+  import os
+  import compression
+  models = os.path.join(os.path.dirname(compression.__file__), "models")
+  paths = glob.glob(os.path.join(models, "*", "model.json"))
+  assert paths
+  for path in paths:
+    with open(path) as f:
+      stored = json.load(f)["model"]
+    config = config_lib.ModelConfig.from_dict(stored)
+    assert config.to_dict() == stored
+    assert config.channel_multiplier == stored["width"]
+  config = config_lib.ModelConfig(channel_multiplier=0.5,
+                                  decoder_channel_multiplier=1.0)
+  assert config.to_dict()["width"] == 0.5
+  assert config.to_dict()["decoder_width"] == 1.0
+  assert "channel_multiplier" not in config.to_dict()
+  assert config.decoder_depth(512) == 512 and config.depth(512) == 256

@@ -26,7 +26,7 @@ def fixed_batch(n=8):
 def test_overfit_one_batch(cell, framework):
   keras.utils.set_random_seed(0)
   model = model_lib.RNNCompressionModel(config_lib.ModelConfig(
-      cell=cell, framework=framework, width=0.125, iterations=4))
+      cell=cell, framework=framework, channel_multiplier=0.125, iterations=4))
   optimizer = keras.optimizers.Adam(2e-3)
   x = model.to_network(fixed_batch())
   shape = model.code_shape(8, 32, 32)

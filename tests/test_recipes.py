@@ -39,13 +39,13 @@ def _train_a_little(model, steps=3):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("cell,change", [
-    ("residual_gru", {"width": 0.25}),
-    ("residual_gru", {"decoder_width": 0.25}),
-    ("lstm", {"width": 0.25}),
+    ("residual_gru", {"channel_multiplier": 0.25}),
+    ("residual_gru", {"decoder_channel_multiplier": 0.25}),
+    ("lstm", {"channel_multiplier": 0.25}),
 ])
 def test_widened_network_decodes_the_same_codes_to_the_same_image(cell, change):
   old = model_lib.RNNCompressionModel(config_lib.ModelConfig(
-      cell=cell, width=0.125, iterations=3))
+      cell=cell, channel_multiplier=0.125, iterations=3))
   _train_a_little(old)
   new_config = dataclasses.replace(old.config, **change)
   new = widen.widen(old, new_config, seed=3)
@@ -69,7 +69,7 @@ def test_widened_v1_decodes_v1_codes_to_v1_image():
   """The bundled v1 widened to a decoder of width 0.5, before any training."""
   from compression import registry
   v1 = registry.get("v1").network
-  wide = widen.widen(v1, dataclasses.replace(v1.config, decoder_width=0.5))
+  wide = widen.widen(v1, dataclasses.replace(v1.config, decoder_channel_multiplier=0.5))
   image = _image(64, 64, seed=5)
   bits, _ = v1.compress(image, 8)
   want = v1.decompress(bits, 64, 64).numpy().astype(int)
@@ -79,11 +79,11 @@ def test_widened_v1_decodes_v1_codes_to_v1_image():
 
 def test_widening_refuses_other_changes():
   old = model_lib.RNNCompressionModel(config_lib.ModelConfig(
-      width=0.125, iterations=2))
+      channel_multiplier=0.125, iterations=2))
   with pytest.raises(ValueError, match="only in width"):
     widen.widen(old, dataclasses.replace(old.config, iterations=3))
   with pytest.raises(ValueError, match="narrow"):
-    widen.widen(old, dataclasses.replace(old.config, width=0.0625))
+    widen.widen(old, dataclasses.replace(old.config, channel_multiplier=0.0625))
 
 
 def test_split_fractions_sum_to_one_per_unit():
@@ -97,7 +97,7 @@ def test_split_fractions_sum_to_one_per_unit():
 
 @pytest.mark.slow
 def test_priming_runs_extra_decoder_steps_and_round_trips():
-  config = config_lib.ModelConfig(width=0.125, iterations=3, priming_steps=2)
+  config = config_lib.ModelConfig(channel_multiplier=0.125, iterations=3, priming_steps=2)
   model = model_lib.RNNCompressionModel(config)
   _train_a_little(model)
   image = _image()
@@ -144,7 +144,7 @@ def test_ssim_weights_favour_badly_rendered_blocks():
 
 def test_ssim_l1_loss_has_gradients_only_through_the_residual():
   model = model_lib.RNNCompressionModel(config_lib.ModelConfig(
-      width=0.125, iterations=2))
+      channel_multiplier=0.125, iterations=2))
   tc = config_lib.TrainConfig(loss="ssim_l1")
   x = model.to_network(_image(32, 32)[None])
 
@@ -250,7 +250,7 @@ def test_networks_round_trip_through_keras_serialization():
   import keras as k
   from entropy_coder import config as ec_config
   from entropy_coder import model as ec_model
-  config = config_lib.ModelConfig(width=0.125, iterations=2, priming_steps=1)
+  config = config_lib.ModelConfig(channel_multiplier=0.125, iterations=2, priming_steps=1)
   model = model_lib.RNNCompressionModel(config)
   for layer in (model.encoder, model.decoder, model):
     again = k.saving.deserialize_keras_object(

@@ -24,10 +24,11 @@ ROWS = {  # architecture, shared_weights, bits, iterations
 }
 
 
-def _config(row, width=0.0625):
+def _config(row, multiplier=0.0625):
   arch, shared, bits, iterations = ROWS[row]
   return config_lib.ModelConfig(architecture=arch, shared_weights=shared,
-                                bits=bits, iterations=iterations, width=width)
+                                bits=bits, iterations=iterations,
+                                channel_multiplier=multiplier)
 
 
 @pytest.fixture(scope="module")

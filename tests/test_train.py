@@ -410,7 +410,7 @@ def test_binaries_refuse_a_missing_checkpoint_or_model(tmp_path, argv):
   run = tmp_path / "run"
   (run / "checkpoints").mkdir(parents=True)
   (run / "config.json").write_text(json.dumps(
-      {"model": config_lib.ModelConfig(width=0.125, iterations=2).to_dict(),
+      {"model": config_lib.ModelConfig(channel_multiplier=0.125, iterations=2).to_dict(),
        "train": {}}))
   (tmp_path / "img").mkdir()
   Image.fromarray(synthetic_image(32, 32, seed=1)).save(
