@@ -43,11 +43,11 @@ def pack_bits(bits):
   return tf.cast(tf.reduce_sum(groups * weights, axis=-1), tf.uint8)
 
 
-def unpack_bits(codes, h, w):
-  """Inverse of pack_bits."""
-  n = tf.shape(codes)[0]
+def unpack_bits(packed, h, w):
+  """Inverse of pack_bits (in the graph: the served model has no numpy)."""
+  n = tf.shape(packed)[0]
   shifts = tf.constant([7, 6, 5, 4, 3, 2, 1, 0], tf.int32)
-  bits = tf.bitwise.right_shift(tf.cast(codes, tf.int32)[..., None], shifts)
+  bits = tf.bitwise.right_shift(tf.cast(packed, tf.int32)[..., None], shifts)
   bits = tf.bitwise.bitwise_and(bits, 1)
   return tf.cast(tf.reshape(bits, [n, h, w, BITS]), tf.uint8)
 

@@ -7,6 +7,18 @@ of 32 (section 2 of the 2017 paper), the 2016 thumbnail networks 8 bits per
 image padded to a multiple of 8 (section 4.1 of the 2016 paper). Files store
 these maps packed, so the container needs the geometry to split a raw payload
 into iterations. No TensorFlow here: reading a file's header needs none.
+
+One vocabulary for an iteration's codes, in the image networks, the entropy
+coder and the container alike:
+  code map  one iteration's output of the binarizer, h x w positions of
+            ``bits`` values each (its size: ``CodeGeometry.map_size``);
+  bits      code maps as uint8 {0, 1}, [iterations, h, w, bits] (1 stands for
+            +1): what ``compress`` returns and ``decompress`` takes;
+  codes     the same values as +-1 floats, the paper's b_t, where a network
+            reads them (the decoder, the entropy coder's BinaryRNN);
+  segment   one iteration's code map packed into bytes (MSB first, or range
+            coded) in a file. The reference's .npz and the SavedModel keep
+            their published key "codes" for the packed form.
 """
 
 import dataclasses
