@@ -12,6 +12,7 @@ import sys
 import time
 
 from compression import anchors
+from residual_gru import images as image_loader
 
 EPILOG = """\
 examples:
@@ -218,8 +219,7 @@ def _expand(inputs, extensions):
   files = []
   for path in inputs:
     if os.path.isdir(path):
-      files += sorted(os.path.join(path, f) for f in os.listdir(path)
-                      if f.lower().endswith(extensions))
+      files += image_loader.files_in(path, extensions)
     else:
       files.append(path)
   return files

@@ -20,6 +20,8 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+from residual_gru import images
+
 SELECTIONS = ("he", "random")
 
 
@@ -202,11 +204,8 @@ def list_images(dirs, held_out_fraction=None, held_out=True):
   for d in dirs:
     if not os.path.isdir(d):
       raise FileNotFoundError(f"{d!r} is not a folder.")
-    for root, _, files in os.walk(d):
-      for f in files:
-        if f.lower().endswith(IMAGE_EXTENSIONS):
-          path = os.path.join(root, f)
-          pairs.append((path, os.path.relpath(path, d)))
+    pairs += [(path, os.path.relpath(path, d)) for path in
+              images.files_in(d, IMAGE_EXTENSIONS, recursive=True)]
   if held_out_fraction:
     pairs = [(p, n) for p, n in pairs
              if is_validation(n, held_out_fraction) == held_out]

@@ -30,6 +30,17 @@ class UnusableImage(ValueError):
   says which and why."""
 
 
+def files_in(folder, extensions, recursive=False):
+  """Sorted paths of the files in ``folder`` (and below it, if recursive)
+  whose names end with one of ``extensions`` (lower-case, with the dot):
+  the one folder lister of training, evaluation and the CLI."""
+  if not recursive:
+    return sorted(os.path.join(folder, f) for f in os.listdir(folder)
+                  if f.lower().endswith(extensions))
+  return sorted(os.path.join(root, f) for root, _, files in os.walk(folder)
+                for f in files if f.lower().endswith(extensions))
+
+
 def _no_limit(width, height):
   del width, height
 
