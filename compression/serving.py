@@ -10,7 +10,7 @@ import base64
 
 import numpy as np
 
-from compression import api, registry
+from compression import api, container, errors, registry
 
 # The dtypes of the signatures' inputs (residual_gru/export.py), for REST
 # bodies, where JSON numbers carry no type.
@@ -59,17 +59,24 @@ def response_to_file(outputs, model=None, entropy_coding=None):
   """
   outputs = response_outputs(outputs)
   codes = np.asarray(outputs["codes"], np.uint8)
-  h, w, depth = (int(v) for v in np.asarray(outputs["code_shape"]))
   height, width = (int(v) for v in np.asarray(outputs["image_size"]))
-  bits = np.unpackbits(codes, axis=1).reshape(len(codes), h, w, depth)
-  return registry.get(model).codec.pack(bits, width, height, entropy_coding)
+  codec = registry.get(model).codec
+  if tuple(int(v) for v in np.asarray(outputs["code_shape"])) != (
+      *container.code_map_size(width, height, codec.geometry),
+      codec.geometry.bits):
+    raise errors.FormatError("The response's code shape does not match the "
+                             "model's code map for its image size.")
+  bits = container.unpack_bits([row.tobytes() for row in codes], width,
+                               height, codec.geometry)
+  return codec.pack(bits, width, height, entropy_coding)
 
 
 def file_to_decode_inputs(data, model=None):
   """File bytes -> {"codes", "image_size"} for the `decode` signature."""
   c = api.read(data)
   bits = registry.for_file(c.model_id, model).codec.unpack(c)
-  return {"codes": np.stack([np.packbits(b.reshape(-1)) for b in bits]),
+  return {"codes": np.stack([np.frombuffer(s, np.uint8)
+                             for s in container.pack_bits(bits)]),
           "image_size": np.array([c.height, c.width], np.int32)}
 
 
