@@ -14,10 +14,41 @@ compression.reference.FrozenGraph):
   max_iterations
 """
 
+import os
+
 import numpy as np
 
 from compression import container, errors
 from residual_gru import codes
+
+# Memory that coding holds per pixel, for a network of channel multiplier
+# 0.25 (v0, v1), scaled by the model's: the whole image's recurrent states
+# at once, until tiled coding exists. Measured peak resident memory above
+# the loaded model at 16 iterations: decoding 1.05 KB per pixel (256x256 and
+# 512x512), encoding 0.7 KB; `rnn-codec speed` saw 1.9 KB for an encode and
+# a decode of a Kodak image (BUILD-notes.md, "Memory"). 2 KB keeps a margin.
+BYTES_PER_PIXEL = 2048
+MEMORY_LIMIT_ENV = "RNN_CODEC_MEMORY_LIMIT_MB"
+
+
+def memory_limit_mb():
+  """What coding may use: $RNN_CODEC_MEMORY_LIMIT_MB, else the memory the
+  system has available now (Linux's MemAvailable), else None (no check)."""
+  value = os.environ.get(MEMORY_LIMIT_ENV)
+  if value:
+    try:
+      return float(value)
+    except ValueError:
+      raise errors.CodecError(f"{MEMORY_LIMIT_ENV} must be a number of MB, "
+                              f"not {value!r}.")
+  try:
+    with open("/proc/meminfo") as f:
+      for line in f:
+        if line.startswith("MemAvailable:"):
+          return int(line.split()[1]) / 1024.0
+  except OSError:
+    pass
+  return None
 
 
 class Codec:
@@ -45,6 +76,25 @@ class Codec:
   def max_iterations(self):
     return self.network.config.iterations
 
+  def memory_needed_mb(self, width, height):
+    """Estimated memory to encode or decode a width x height image."""
+    config = getattr(self.network, "config", None)
+    scale = 1.0
+    if config is not None and hasattr(config, "decoder_depth"):
+      scale = config.decoder_depth(512) / 128.0  # 128 at multiplier 0.25
+    return width * height * BYTES_PER_PIXEL * scale / 2**20
+
+  def check_memory(self, width, height, what="Coding"):
+    """Refuses, before anything is allocated, an image whose coding would
+    not fit in memory_limit_mb()."""
+    limit = memory_limit_mb()
+    need = self.memory_needed_mb(width, height)
+    if limit is not None and need > limit:
+      raise errors.ImageTooLargeError(
+          f"{what} a {width}x{height} image needs about {need:,.0f} MB of "
+          f"memory; {limit:,.0f} MB are available (set {MEMORY_LIMIT_ENV} "
+          "to change the limit, or code a smaller image).")
+
   def check_iterations(self, iterations, what="iterations"):
     limit = self.max_iterations
     if isinstance(iterations, bool) or not isinstance(iterations,
@@ -60,11 +110,13 @@ class Codec:
 
   def encode(self, pixels, iterations):
     """uint8 H x W x 3 -> uint8 {0,1} codes [iterations, h, w, 32]."""
+    self.check_memory(pixels.shape[1], pixels.shape[0], "Encoding")
     bits, _ = self.network.compress(pixels, np.int32(iterations))
     return bits.numpy()
 
   def decode(self, bits, width, height, progressive=False):
     """Codes [n, h, w, 32] -> uint8 H x W x 3 (or [n, H, W, 3] if progressive)."""
+    self.check_memory(width, height, "Decoding")
     net = self.network
     fn = net.decompress_progressive if progressive else net.decompress
     return fn(np.asarray(bits, np.uint8), np.int32(height),
@@ -126,4 +178,5 @@ class Codec:
       raise errors.FormatError(
           f"The file holds {c.iterations} iterations; its model makes at "
           f"most {self.max_iterations}.")
+    self.check_memory(c.width, c.height, "Decoding")  # before entropy decoding
     return self.decode(self.unpack(c), c.width, c.height, progressive)

@@ -15,6 +15,7 @@ picture.
   height      varint   original image height in pixels (>= 1)
   iterations  varint   number of segments that follow (1..MAX_ITERATIONS)
   lengths     varints  only when entropy coded: each segment's byte length
+                       (a positive multiple of 4: whole range-coder words)
   header_crc  2 bytes  CRC-16/CCITT-FALSE of every header byte above
   segments    for each iteration: its bytes, then their CRC-16 (2 bytes)
 
@@ -178,6 +179,9 @@ class Container:
       if any(len(s) != want for s in self.segments):
         raise errors.CodecError("Raw segments must be exactly the packed "
                                 "code map of the image.")
+    elif any(len(s) < 4 or len(s) % 4 for s in self.segments):
+      raise errors.CodecError("Entropy-coded segments are whole 32-bit "
+                              "words, at least one.")
 
 
 def parse(data, geometry_for=None):
@@ -217,6 +221,11 @@ def parse(data, geometry_for=None):
     lengths = [raw_segment_bytes(width, height, geometry)] * iterations
   else:
     lengths = [r.varint("segment length") for _ in range(iterations)]
+    # The range coder writes whole 32-bit words, at least one for any code
+    # map: an empty segment would let a few bytes claim a large image.
+    if any(n < 4 or n % 4 for n in lengths):
+      raise errors.FormatError("An entropy-coded segment length is not a positive "
+                         "multiple of 4 bytes.")
   header_end = r.pos
   stored = int.from_bytes(r.take(2, "header checksum"), "big")
   if stored != crc16(data[:header_end]):

@@ -1,5 +1,7 @@
 """The container format: round trips, compactness, and refusing bad files."""
 
+import dataclasses
+
 from hypothesis import given, settings, strategies as st
 import numpy as np
 import pytest
@@ -29,9 +31,13 @@ def test_round_trip(width, height, iterations, model_id):
 
 def test_entropy_coded_segments_round_trip():
   c = container.Container(model_id=3, width=64, height=64,
-                          segments=[b"abc", b"", b"\x00" * 300],
+                          segments=[b"abcd", b"\x01" * 4, b"\x00" * 300],
                           payload_type=container.ENTROPY_CODED, entropy_id=9)
   assert container.parse(c.to_bytes()) == c
+  # Whole range-coder words, at least one: neither written nor read.
+  for bad in (b"", b"abc"):
+    with pytest.raises(errors.CodecError, match="32-bit words"):
+      dataclasses.replace(c, segments=[bad]).to_bytes()
 
 
 def test_thumbnail_header_is_small():
