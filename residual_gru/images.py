@@ -15,6 +15,8 @@ It lives in the image package because training reads images too; the codec
 
 import io
 import os
+import struct
+import zlib
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -93,6 +95,55 @@ def from_array(a, check_size=_no_limit):
   return np.ascontiguousarray(a)
 
 
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # by IHDR colour type
+_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4),
+          (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+
+
+def png_data_is_complete(data):
+  """Whether a PNG's image data holds every row its header promises.
+
+  Pillow fills rows with zeros, silently, when the compressed data ends
+  early but the file goes on to IEND (seen: a 128-byte PNG claiming
+  4096x4096 "decodes"). This inflates the IDAT stream, counting bytes
+  without keeping them, and compares with what the header implies.
+  """
+  if data[:8] != b"\x89PNG\r\n\x1a\n":
+    return True
+  pos, header, inflate, got = 8, None, zlib.decompressobj(), 0
+  while pos + 8 <= len(data):
+    length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+    body = data[pos + 8:pos + 8 + length]
+    pos += 12 + length
+    if kind == b"IHDR" and len(body) >= 13:
+      header = struct.unpack(">IIBBBBB", body[:13])
+    elif kind == b"IDAT" and header:
+      chunk = body
+      while chunk:
+        try:
+          got += len(inflate.decompress(chunk, 1 << 20))
+        except zlib.error:
+          return False  # corrupt compressed data
+        chunk = inflate.unconsumed_tail
+    elif kind == b"IEND":
+      break
+  if header is None:
+    return True  # not ours to judge: Pillow refuses it or reads it
+  width, height, depth, colour, _, _, interlace = header
+  bits = depth * _PNG_CHANNELS.get(colour, 4)
+  row = lambda w: 1 + (w * bits + 7) // 8 if w else 0
+  if interlace:
+    want = sum(row(-(-(width - x0) // dx)) * -(-(height - y0) // dy)
+               for x0, y0, dx, dy in _ADAM7 if width > x0 and height > y0)
+  else:
+    want = row(width) * height
+  try:
+    got += len(inflate.flush())
+  except zlib.error:
+    return False
+  return got >= want
+
+
 def load(image, name=None, check_size=_no_limit):
   """A path, bytes, PIL image or array -> H x W x 3 uint8 RGB array.
 
@@ -118,6 +169,21 @@ def load(image, name=None, check_size=_no_limit):
   try:
     with Image.open(source) as im:
       check_size(im.width, im.height)
+      if im.format == "PNG":
+        if isinstance(source, io.BytesIO):
+          complete = png_data_is_complete(source.getvalue())
+        else:
+          with open(source, "rb") as f:
+            complete = png_data_is_complete(f.read())
+        if not complete:
+          raise UnusableImage(f"{name} could not be read: its image data "
+                              "ends before the last row (truncated or "
+                              "corrupt).")
+      frames = getattr(im, "n_frames", 1)
+      if frames > 1:
+        raise UnusableImage(
+            f"{name} is animated ({frames} frames); the codec codes still "
+            "images. Save the frame you want as a PNG first.")
       im.load()
       return _from_pil(im, name, check_size)
   except UnusableImage:
