@@ -238,18 +238,21 @@ def _batch(inputs, output, extensions, new_ext, work):
   if not files:
     raise UsageError("No input files found.")
   os.makedirs(output, exist_ok=True)
-  failed = 0
-  bar = tqdm(files, unit="file", file=sys.stderr, disable=None)
-  for src in bar:
+  failures = []
+  for src in tqdm(files, unit="file", file=sys.stderr, disable=None):
     stem = os.path.splitext(os.path.basename(src))[0]
+    dst = os.path.join(output, stem + new_ext)
     try:
-      work(src, os.path.join(output, stem + new_ext))
-    except (errors.CodecError, OSError) as e:
-      failed += 1
-      bar.write(f"error: {src}: {e}", file=sys.stderr)
-  print(f"{len(files) - failed} of {len(files)} files done, {failed} failed.",
-        file=sys.stderr)
-  return 1 if failed else 0
+      _refuse_overwriting_input(src, dst)
+      work(src, dst)
+    except (errors.CodecError, OSError, UsageError) as e:
+      failures.append(f"error: {src}: {e}")
+  # Each failure once, after the progress bar, so none scrolls away.
+  for line in failures:
+    print(line, file=sys.stderr)
+  print(f"{len(files) - len(failures)} of {len(files)} files done, "
+        f"{len(failures)} failed.", file=sys.stderr)
+  return 1 if failures else 0
 
 
 def _refuse_overwriting_input(src, dst):
