@@ -43,6 +43,8 @@ def compress(image, iterations=None, model=None, target_bpp=None,
         value, (int, float, np.integer, np.floating)) or not value > 0):
       raise errors.CodecError(f"{name} must be a positive number, not "
                               f"{value!r}.")
+  if entropy_coding is not None:
+    _check_flag("entropy_coding", entropy_coding)
   pixels = images.load(image)  # Bad input is reported before model errors.
   chosen = registry.get(model).codec
   height, width = pixels.shape[:2]
@@ -63,6 +65,11 @@ def compress(image, iterations=None, model=None, target_bpp=None,
         break
     bits = bits[:iterations]
   return chosen.pack(bits, width, height, entropy_coding)
+
+
+def _check_flag(name, value):
+  if not isinstance(value, (bool, np.bool_)):
+    raise errors.CodecError(f"{name} must be True or False, not {value!r}.")
 
 
 def _iterations_for_bpp(target_bpp, width, height, model):
@@ -124,6 +131,7 @@ def decompress(data, iterations=None, model=None, progressive=False):
       made with a model of your own.
     progressive: return every iteration's image as [n, H, W, 3].
   """
+  _check_flag("progressive", progressive)
   c = read(data, model)
   chosen = registry.for_file(c.model_id, model).codec
   if iterations is not None:

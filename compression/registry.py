@@ -200,6 +200,7 @@ def get(model=None):
   (``<run>/checkpoints/ckpt-N``); runs are for evaluation and timing."""
   if isinstance(model, Model):
     return model
+  check_spec(model)
   if model is None:
     name = default_name()
     if name is None:
@@ -207,7 +208,8 @@ def get(model=None):
           "No trained model is bundled with this installation yet; pass "
           "model=<folder of a model.json and weights.npz>.")
     return _load_dir(os.path.join(MODELS_DIR, name))
-  if isinstance(model, int) or (isinstance(model, str) and model.isdigit()):
+  if isinstance(model, (int, np.integer)) or (
+      isinstance(model, str) and model.isascii() and model.isdigit()):
     folder = bundled().get(int(model))
     if folder is None:
       raise errors.UnknownModelError(
@@ -250,6 +252,17 @@ def _config_in(folder):
   return None
 
 
+def check_spec(model):
+  """Refuses what cannot name a model (before any lookup compares it)."""
+  if model is None or isinstance(model, Model):
+    return
+  if isinstance(model, bool) or not isinstance(
+      model, (int, np.integer, str, os.PathLike)):
+    raise errors.UnknownModelError(
+        f"Cannot use a {type(model).__name__} as a model: give a model id, "
+        "a bundled model's name or a model folder.")
+
+
 def geometry_for(model=None):
   """model id -> code geometry (residual_gru.codes), read without TensorFlow.
 
@@ -259,6 +272,7 @@ def geometry_for(model=None):
   and decoding names the missing model).
   """
   from residual_gru import codes
+  check_spec(model)
 
   def lookup(model_id):
     if isinstance(model, Model):
