@@ -32,8 +32,9 @@ def compress(image, iterations=None, model=None, target_bpp=None,
     target_msssim: instead of ``iterations``: the fewest iterations whose
       decoded image reaches this MS-SSIM (all of them if none does).
     entropy_coding: range-code the bits with the model's BinaryRNN (None:
-      whenever the model has one). ``target_bpp`` counts raw sizes, so an
-      entropy-coded file only comes out smaller.
+      whenever the model has one); the file is written raw instead when
+      that is smaller. ``target_bpp`` counts the sizes of the files it
+      would write, entropy coded or not.
   """
   if target_bpp is not None and target_msssim is not None:
     raise errors.CodecError("Give target_bpp or target_msssim, not both.")
@@ -48,14 +49,15 @@ def compress(image, iterations=None, model=None, target_bpp=None,
   pixels = images.load(image)  # Bad input is reported before model errors.
   chosen = registry.get(model).codec
   height, width = pixels.shape[:2]
-  if target_bpp is not None:
-    iterations = _iterations_for_bpp(target_bpp, width, height, chosen)
-  elif target_msssim is not None:
+  if target_bpp is not None or target_msssim is not None:
     iterations = chosen.max_iterations
   else:
     iterations = chosen.check_iterations(
         chosen.max_iterations if iterations is None else iterations)
   bits = chosen.encode(pixels, iterations)
+  if target_bpp is not None:
+    bits = bits[:_iterations_for_bpp(target_bpp, width, height, chosen,
+                                     bits, entropy_coding)]
   if target_msssim is not None:
     every = chosen.decode(bits, width, height, progressive=True)
     iterations = len(bits)
@@ -72,26 +74,18 @@ def _check_flag(name, value):
     raise errors.CodecError(f"{name} must be True or False, not {value!r}.")
 
 
-def _iterations_for_bpp(target_bpp, width, height, model):
-  limit = model.max_iterations
-  fits = [k for k in range(1, limit + 1)
-          if _bpp_of(width, height, model, k) <= target_bpp]
+def _iterations_for_bpp(target_bpp, width, height, model, bits,
+                        entropy_coding):
+  """The most iterations whose file (as pack writes it: entropy coded when
+  that is smaller, header included) stays at or under target_bpp."""
+  bpp = [8.0 * size / (width * height)
+         for size in model.file_sizes(bits, width, height, entropy_coding)]
+  fits = [k for k, b in enumerate(bpp, 1) if b <= target_bpp]
   if not fits:
     raise errors.CodecError(
-        f"target_bpp {target_bpp} is below one iteration's "
-        f"{_bpp_of(width, height, model, 1):.3f} bpp for a {width}x{height} "
-        "image (header included).")
+        f"target_bpp {target_bpp} is below one iteration's {bpp[0]:.3f} bpp "
+        f"for a {width}x{height} image (header included).")
   return max(fits)
-
-
-def _bpp_of(width, height, model, k):
-  """Whole-file bpp of k raw iterations (sizes do not depend on the bits)."""
-  segment = b"\0" * container.raw_segment_bytes(width, height,
-                                                model.geometry)
-  c = container.Container(model_id=model.model_id, width=width,
-                          height=height, segments=[segment] * k,
-                          geometry=model.geometry)
-  return 8.0 * len(c.to_bytes()) / (width * height)
 
 
 def read(data, model=None):

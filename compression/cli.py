@@ -77,13 +77,14 @@ def _parser():
                     help="Iterations to store; each adds 1/8 bpp (default: "
                     "the model's maximum, 16 for the bundled models).")
   rate.add_argument("--target-bpp", type=float,
-                    help="Most iterations whose file fits this bpp.")
+                    help="Most iterations whose file (its real size, entropy "
+                    "coded or not, header included) fits this bpp.")
   rate.add_argument("--target-msssim", type=float,
                     help="Fewest iterations reaching this MS-SSIM.")
   sp.add_argument("--raw", action="store_true",
                   help="Store the bits as they are, without entropy coding "
                   "(default: entropy code when the model has an entropy "
-                  "model).")
+                  "model and that makes the file smaller).")
   model_arg(sp)
 
   sp = sub.add_parser("decode", help=".rnc file(s) -> PNG image(s).")

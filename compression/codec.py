@@ -14,6 +14,7 @@ compression.reference.FrozenGraph):
   max_iterations
 """
 
+import dataclasses
 import os
 
 import numpy as np
@@ -124,23 +125,50 @@ class Codec:
 
   # -- files ------------------------------------------------------------------
 
-  def pack(self, bits, width, height, entropy_coding=None):
-    """Codes [n, h, w, 32] -> file bytes, range coded when the model can."""
+  def _uses_entropy(self, bits, entropy_coding):
     if entropy_coding and self.entropy is None:
       raise errors.CodecError(f"Model {self.name} has no entropy coder.")
-    if self.entropy is not None and entropy_coding is not False:
-      from entropy_coder import coding
-      entropy_id, engine = self.entropy
-      if len(bits) <= engine.config.coded_layers:
-        return container.Container(
-            model_id=self.model_id, width=width, height=height,
-            segments=coding.encode(engine, np.asarray(bits, np.uint8)),
-            payload_type=container.ENTROPY_CODED,
-            entropy_id=entropy_id).to_bytes()
+    return (self.entropy is not None and entropy_coding is not False and
+            len(bits) <= self.entropy[1].config.coded_layers)
+
+  def _raw(self, bits, width, height):
     return container.Container(
         model_id=self.model_id, width=width, height=height,
-        segments=container.pack_bits(bits),
-        geometry=self.geometry).to_bytes()
+        segments=container.pack_bits(bits), geometry=self.geometry)
+
+  def entropy_coded(self, bits, width, height):
+    """The range-coded Container of the codes, whatever its size (``pack``
+    writes it only when it is smaller than raw)."""
+    from entropy_coder import coding
+    entropy_id, engine = self.entropy
+    return container.Container(
+        model_id=self.model_id, width=width, height=height,
+        segments=coding.encode(engine, np.asarray(bits, np.uint8)),
+        payload_type=container.ENTROPY_CODED, entropy_id=entropy_id)
+
+  def pack(self, bits, width, height, entropy_coding=None):
+    """Codes [n, h, w, 32] -> file bytes, range coded when the model can
+    and that is smaller: never an entropy-coded file larger than raw."""
+    raw = self._raw(bits, width, height).to_bytes()
+    if not self._uses_entropy(bits, entropy_coding):
+      return raw
+    coded = self.entropy_coded(bits, width, height).to_bytes()
+    return coded if len(coded) <= len(raw) else raw
+
+  def file_sizes(self, bits, width, height, entropy_coding=None):
+    """Bytes of the file ``pack`` writes for each prefix of the codes:
+    [size with 1 iteration, ..., with len(bits)]. The range coder codes
+    each iteration given the earlier ones only, so one encode of all of
+    them gives every prefix's segments."""
+    raw = self._raw(bits, width, height)
+    sizes = [len(dataclasses.replace(raw, segments=raw.segments[:k])
+                 .to_bytes()) for k in range(1, len(bits) + 1)]
+    if self._uses_entropy(bits, entropy_coding):
+      coded = self.entropy_coded(bits, width, height)
+      for k in range(1, len(bits) + 1):
+        prefix = dataclasses.replace(coded, segments=coded.segments[:k])
+        sizes[k - 1] = min(sizes[k - 1], len(prefix.to_bytes()))
+    return sizes
 
   def unpack(self, c):
     """A parsed container -> codes [n, h, w, 32]."""

@@ -70,7 +70,8 @@ def main(argv):
     height, width = image.shape[:2]
     bits = model.codec.encode(image, n)  # once; both files pack these
     raw = model.codec.pack(bits, width, height, entropy_coding=False)
-    coded = model.codec.pack(bits, width, height, entropy_coding=True)
+    # The coder's own output, even where raw would be smaller (pack).
+    coded = model.codec.entropy_coded(bits, width, height).to_bytes()
     c_raw, c_coded = container.parse(raw), container.parse(coded)
     if not rows:
       first = (bits, c_coded.segments, height, width)  # for the time bar

@@ -219,3 +219,26 @@ def test_written_files_get_the_umask_mode(tmp_path):
 def test_wrong_argument_types_are_codec_errors(call, photo, tiny_model_dir):
   with pytest.raises(errors.CodecError):
     call(photo, tiny_model_dir)
+
+
+def test_target_bpp_counts_the_entropy_coded_sizes_it_writes():
+  """With entropy coding the same budget buys more iterations, and the file
+  written fits it; no entropy-coded file is larger than its raw form."""
+  from compression import container, registry
+  pixels = images.load(images.SAMPLE_IMAGE)[:64, :96]
+  budget = 0.9
+  raw = compression.compress(pixels, target_bpp=budget, entropy_coding=False)
+  coded = compression.compress(pixels, target_bpp=budget)
+  pixels_n = 64 * 96
+  assert 8 * len(raw) / pixels_n <= budget and 8 * len(coded) / pixels_n <= budget
+  assert compression.info(coded)["payload"] == "entropy-coded"
+  assert compression.info(coded)["iterations"] > compression.info(raw)["iterations"]
+  codec = registry.get(None).codec
+  bits = codec.encode(pixels, 4)
+  sizes = codec.file_sizes(bits, 96, 64)
+  assert sizes == [len(codec.pack(bits[:k], 96, 64)) for k in range(1, 5)]
+  # Noise does not compress: the coder's file would be larger, raw is written.
+  noise = np.random.default_rng(1).integers(0, 2, bits.shape, np.uint8)
+  packed = codec.pack(noise, 96, 64, entropy_coding=True)
+  assert len(packed) <= len(codec.pack(noise, 96, 64, entropy_coding=False))
+  assert container.parse(packed).payload_type == container.RAW

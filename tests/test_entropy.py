@@ -136,10 +136,15 @@ def test_api_entropy_coded_files_decode_like_raw_ones(entropy_model_dir):
   import compression
   from compression import container, errors
   from tests.images import synthetic_image
+  from compression import registry
   image = synthetic_image(40, 70, seed=9)
-  coded = compression.compress(image, 4, model=entropy_model_dir)
+  # This fixture's entropy model is untrained: its files come out larger
+  # than raw, so compress writes raw ones; the coded form is built here.
+  codec = registry.get(entropy_model_dir).codec
+  coded = codec.entropy_coded(codec.encode(image, 4), 70, 40).to_bytes()
   raw = compression.compress(image, 4, model=entropy_model_dir,
                              entropy_coding=False)
+  assert compression.compress(image, 4, model=entropy_model_dir) == raw
   info = compression.info(coded)
   assert info["payload"] == "entropy-coded" and info["iterations"] == 4
   np.testing.assert_array_equal(
@@ -174,11 +179,12 @@ def test_damaged_payloads_with_valid_crcs_are_codec_errors():
   """
   import dataclasses
   import compression
-  from compression import container, errors
+  from compression import container, errors, fuzz
   from tests.images import synthetic_image
-  coded = compression.compress(synthetic_image(32, 32, seed=4), 4,
-                               model="v0")
-  c = container.parse(coded)
+  from compression import registry
+  codec = registry.get("v0").codec
+  c = codec.entropy_coded(codec.encode(synthetic_image(32, 32, seed=4), 4),
+                          32, 32)
   rng = np.random.default_rng(0)
   outcomes = {"image": 0, "codec error": 0}
   for _ in range(200):
@@ -190,7 +196,10 @@ def test_damaged_payloads_with_valid_crcs_are_codec_errors():
     if rng.random() < 0.5:
       damaged = damaged[:rng.integers(0, len(damaged) + 1)]
     segments[k] = bytes(damaged)
-    junk = dataclasses.replace(c, segments=segments).to_bytes()
+    # Written field by field: the container's writer refuses cut segments
+    # (not whole words) that a damaged file may still hold.
+    damaged_c = dataclasses.replace(c, segments=segments)
+    junk = fuzz.build(fuzz._header_fields(damaged_c), segments)
     try:
       image = compression.decompress(junk)
       assert image.shape == (32, 32, 3)
@@ -361,17 +370,18 @@ def test_training_can_start_from_released_weights(tmp_path):
     np.testing.assert_allclose(value, 0.5, atol=0.11, err_msg=name)
 
 
-def test_cli_encode_raw_flag(entropy_model_dir, tmp_path):
+def test_cli_encode_raw_flag(tmp_path):
+  """The bundled model's trained entropy model makes photos smaller, so
+  they are entropy coded by default; --raw stores the bits as they are."""
   from PIL import Image
   import compression
-  from compression import cli
-  from tests.images import synthetic_image
+  from compression import cli, images
   src = tmp_path / "a.png"
-  Image.fromarray(synthetic_image(33, 47, seed=3)).save(src)
+  Image.fromarray(images.load(images.SAMPLE_IMAGE)[:47, :33]).save(src)
   for flag, payload in (([], "entropy-coded"), (["--raw"], "raw")):
     out = tmp_path / f"a{len(flag)}.rnc"
     assert cli.main(["encode", str(src), "-o", str(out), "--iterations", "2",
-                     "--model", entropy_model_dir, *flag]) == 0
+                     *flag]) == 0
     assert compression.info(str(out))["payload"] == payload
 
 
@@ -413,7 +423,7 @@ def test_eval_entropy_rows_match_raw_quality(entropy_model_dir, tmp_path):
   for k in raw:
     assert coded[k]["msssim"] == raw[k]["msssim"]
     assert coded[k]["psnr"] == raw[k]["psnr"]
-    assert coded[k]["bytes"] != raw[k]["bytes"]
+    assert coded[k]["bytes"] <= raw[k]["bytes"]  # never larger than raw
 
 
 @pytest.mark.slow
