@@ -112,6 +112,8 @@ def _read_file(path):
     raise errors.InputError(f"{path} is a folder, not a file.")
   except OSError as e:
     raise errors.InputError(f"{path} could not be read: {e.strerror}.")
+  except ValueError as e:  # e.g. a NUL character in the path
+    raise errors.InputError(f"{path!r} is not a usable path: {e}.")
 
 
 def decompress(data, iterations=None, model=None, progressive=False):
