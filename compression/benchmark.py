@@ -19,8 +19,7 @@ import time
 from absl import app
 from absl import flags
 
-from compression import images
-from compression import speed
+from compression import images, speed
 
 FLAGS = flags.FLAGS
 
@@ -39,10 +38,8 @@ def define_flags():
 def _measure(what, config_path, image, repeats, batch_size):
   """Runs in the child: returns {seconds: [...], peak_mb, base_mb}."""
   import keras
-  import numpy as np
   import tensorflow as tf
   from residual_gru import config as config_lib
-  from residual_gru import data
   from residual_gru import model as model_lib
   model_config, _ = config_lib.load(config_path)
   model = model_lib.RNNCompressionModel(model_config)

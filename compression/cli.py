@@ -11,7 +11,10 @@ import os
 import sys
 import time
 
-from compression import anchors
+from tqdm import tqdm
+
+from compression import (anchors, api, errors, evaluation, images, metrics,
+    reference, registry, speed, thumbnails)
 from residual_gru import images as image_loader
 
 EPILOG = """\
@@ -228,8 +231,6 @@ def _expand(inputs, extensions):
 
 def _batch(inputs, output, extensions, new_ext, work):
   """Runs ``work(src, dst)`` per file with a progress bar; 1 if any failed."""
-  from tqdm import tqdm
-  from compression import errors
   files = _expand(inputs, extensions)
   single = len(inputs) == 1 and not os.path.isdir(inputs[0])
   if single:
@@ -265,14 +266,12 @@ def _refuse_overwriting_input(src, dst):
 
 def _codec(name):
   """A bundled model, a model folder or the released .pb, as a Codec."""
-  from compression import reference, registry
   if name and name.endswith(".pb"):
     return reference.FrozenGraph(name)
   return registry.get(name).codec
 
 
 def cmd_encode(args):
-  from compression import api, images
 
   def work(src, dst):
     data = api.compress(src, iterations=args.iterations, model=args.model,
@@ -288,7 +287,6 @@ def cmd_encode(args):
 
 
 def cmd_decode(args):
-  from compression import api, images
 
   def work(src, dst):
     image = api.decompress(src, iterations=args.iterations, model=args.model)
@@ -298,7 +296,6 @@ def cmd_decode(args):
 
 
 def cmd_truncate(args):
-  from compression import api, images
   _refuse_overwriting_input(args.input, args.output)
   data = api.truncate(args.input, args.iterations, model=args.model)
   images.write_atomic(args.output, data)
@@ -308,7 +305,6 @@ def cmd_truncate(args):
 
 
 def cmd_info(args):
-  from compression import api, errors
   status = 0
   for path in args.inputs:
     try:
@@ -331,7 +327,6 @@ def cmd_info(args):
 
 
 def cmd_msssim(args):
-  from compression import images, metrics
   a = images.load(args.original_image)
   b = images.load(args.compared_image)
   if a.shape != b.shape:
@@ -343,7 +338,6 @@ def cmd_msssim(args):
 
 
 def cmd_encoder(args):
-  from compression import images, reference
   if not 0 <= args.iteration <= 15:
     raise UsageError("--iteration must be 0-15 (keeps iterations 0..N).")
   pixels = images.load(args.input_image)
@@ -355,7 +349,6 @@ def cmd_encoder(args):
 
 
 def cmd_decoder(args):
-  from compression import images, reference
   bits, (height, width) = reference.read_npz(args.input_codes)
   if args.iteration >= 0:
     if args.iteration >= len(bits):
@@ -373,7 +366,6 @@ def cmd_decoder(args):
 
 
 def cmd_eval(args):
-  from compression import evaluation
   codecs = [c for c in args.codecs.split(",") if c]
   complaint = anchors.unknown(codecs)
   if complaint:
@@ -400,7 +392,6 @@ def cmd_eval(args):
   if "ours" in codecs:
     model = evaluation.pin(model)
     if "{step}" in output_dir:
-      from compression import registry
       step = registry.get(model).meta.get("provenance", {}).get("step")
       output_dir = output_dir.replace("{step}", str(step))
   t0 = time.time()
@@ -421,7 +412,6 @@ def cmd_eval(args):
 
 
 def cmd_speed(args):
-  from compression import speed
   codecs = [c for c in args.codecs.split(",") if c]
   complaint = anchors.unknown(codecs)
   if complaint:
@@ -441,14 +431,12 @@ def cmd_speed(args):
     print(f"{r['codec']:>10} {r['setting']!s:>8} {r['encode_s']:>7.3f}s "
           f"{r['decode_s']:>7.3f}s {r['peak_mb']:>8.0f} {r['work_mb']:>8.0f}")
   if args.output:
-    from compression import images
     images.write_atomic(args.output, json.dumps(
         {"rows": rows, "summary": summary}, indent=1).encode())
   return 0
 
 
 def cmd_thumbnails(args):
-  from compression import images, thumbnails
   codecs = [c for c in args.codecs.split(",") if c]
   complaint = anchors.unknown(codecs, anchors.THUMBNAIL_CODECS)
   if complaint:
@@ -487,7 +475,6 @@ def cmd_thumbnails(args):
 
 
 def cmd_demo(args):
-  from compression import api, images, metrics, registry
   path = images.SAMPLE_IMAGE
   model = registry.get(args.model)
   original = images.load(path)
@@ -532,7 +519,6 @@ def main(argv=None):
     parser.error("--threads must be 0 (all) or more.")
   if args.command not in HEADER_ONLY:
     _configure_tensorflow(args.threads)
-  from compression import errors
   try:
     return COMMANDS[args.command](args)
   except UsageError as e:

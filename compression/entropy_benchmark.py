@@ -23,6 +23,8 @@ from absl import flags
 import numpy as np
 from tqdm import tqdm
 
+from compression import api, container, images, registry
+
 FLAGS = flags.FLAGS
 
 
@@ -51,7 +53,6 @@ def main(argv):
   del argv
   import tensorflow as tf
   tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
-  from compression import api, container, images, registry
   from entropy_coder import coding
   from residual_gru import data
   if not FLAGS.images:

@@ -18,8 +18,9 @@ import sys
 import time
 
 import numpy as np
+from tqdm import tqdm
 
-from compression import anchors, metrics, rd
+from compression import anchors, container, images, metrics, rd, registry
 
 METRICS = ("msssim", "psnr", "psnr_hvs")
 TARGETS = [k / 8 for k in range(1, 17)] + [2.5, 3.0]
@@ -44,7 +45,6 @@ def _scores(original, decoded):
 
 def _load(path, downscale=1):
   """The image as the codecs see it: the codec's loader, box-downscaled."""
-  from compression import images
   from residual_gru.images import box_downscale
   return box_downscale(images.load(path), downscale)
 
@@ -67,7 +67,6 @@ def run_anchor(codec, path, downscale=1):
 
 def run_ours(path, model=None, entropy=False, downscale=1):
   """Iterations 1..16 of our codec on one image -> rows (real file sizes)."""
-  from compression import container, registry
   chosen = registry.get(model).codec
   original = _load(path, downscale)
   height, width = original.shape[:2]
@@ -166,14 +165,12 @@ def pin(model):
   """A model spec that names one set of weights: a training run's folder
   becomes its newest checkpoint's path, so that every worker (and every
   image) scores the same step while the run trains on; others unchanged."""
-  from compression import registry
   chosen = registry.get(model)
   return getattr(chosen, "checkpoint", None) or model
 
 
 def _model_record(model):
   """Which model (and training step) the numbers of "ours" belong to."""
-  from compression import registry
   m = registry.get(model)
   record = {"id": m.id, "name": m.name,
             "step": m.meta.get("provenance", {}).get("step"),
@@ -194,7 +191,6 @@ def evaluate(image_paths, codecs, output_dir, model=None, workers=2,
   ``downscale``: box-downscale every image by this integer first (held-out
   images of JPEG training sources are scored at the size they train at).
   """
-  from tqdm import tqdm
   os.makedirs(output_dir, exist_ok=True)
   if "ours" in codecs:
     model = pin(model)

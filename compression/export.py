@@ -19,6 +19,7 @@ from absl import app
 from absl import flags
 import tensorflow as tf
 
+from compression import errors, registry
 from residual_gru import model as model_lib
 
 FLAGS = flags.FLAGS
@@ -107,13 +108,11 @@ def main(argv):
   del argv
   if not FLAGS.export_dir or bool(FLAGS.model) == bool(FLAGS.train_dir):
     raise app.UsageError("Give --export_dir and one of --model, --train_dir.")
-  from compression import errors
   try:
     if FLAGS.train_dir:
       from residual_gru import weights
       network = weights.load_checkpoint(FLAGS.train_dir)[0]
     else:
-      from compression import registry
       network = registry.get(FLAGS.model).network
   except (FileNotFoundError, errors.UnknownModelError) as e:
     raise app.UsageError(str(e))

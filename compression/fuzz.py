@@ -31,6 +31,7 @@ regression tests; summary.json holds the counts per mutator and outcome,
 mutants per second and the peak memory.
 """
 
+import argparse
 import collections
 import json
 import os
@@ -40,8 +41,10 @@ import time
 import traceback
 
 import numpy as np
+from tqdm import tqdm
 
-from compression import container, errors
+from compression import codec as codec_lib, container, errors, images, registry
+import compression
 
 MUTATORS = ("bit_flip", "byte_overwrite", "truncate", "append",
             "header_field", "payload", "splice")
@@ -58,8 +61,6 @@ class Hang(Exception):
 def corpus(models=None):
   """[(name, bytes)]: real files of every bundled model (raw and entropy
   coded) for each size and iteration count of CORPUS_*."""
-  import compression
-  from compression import images, registry
   sample = images.load(images.SAMPLE_IMAGE)
   files = []
   for model in models or sorted(registry.bundled().values()):
@@ -213,7 +214,6 @@ def _alarm(signum, frame):
 
 def outcome(data, time_limit):
   """("image" | "CodecError subclass name" | "foreign" | "hang", detail)."""
-  import compression
   previous = signal.signal(signal.SIGALRM, _alarm)
   signal.setitimer(signal.ITIMER_REAL, time_limit)
   try:
@@ -249,7 +249,6 @@ def run(mutants, seed=0, time_limit=5.0, every_length=True, files=None,
   (compression.codec.memory_limit_mb): a mutant claiming a larger image
   must be refused by the codec's estimate, not kill the process.
   """
-  from compression import codec as codec_lib
   saved = os.environ.get(codec_lib.MEMORY_LIMIT_ENV)
   os.environ[codec_lib.MEMORY_LIMIT_ENV] = str(codec_memory_mb)
   try:
@@ -276,7 +275,6 @@ def _run(mutants, seed, time_limit, every_length, files, output_dir,
   t0 = time.perf_counter()
   bar = None
   if progress:
-    from tqdm import tqdm
     bar = tqdm(total=mutants + len(jobs), unit="mutant", file=sys.stderr)
   done = 0
 
@@ -328,7 +326,6 @@ def _run(mutants, seed, time_limit, every_length, files, output_dir,
 
 
 def main(argv=None):
-  import argparse
   p = argparse.ArgumentParser(
       prog="python -m compression.fuzz",
       description="Mutates real files of the bundled models and decodes "

@@ -16,8 +16,8 @@ golden file.
 import os
 import sys
 
+from compression import container, images, registry
 import compression
-from compression import images
 
 GOLDEN_DIR = os.path.join("tests", "golden")  # of the repository root
 
@@ -27,7 +27,6 @@ class Exists(Exception):
 
 
 def entropy_golden(name, folder=GOLDEN_DIR):
-  from compression import container, registry
   model = registry.get(name)
   if model.entropy is None:
     raise ValueError(f"Model {name} has no entropy model.")
@@ -50,7 +49,6 @@ def golden(name, folder=GOLDEN_DIR):
   if os.path.exists(rnc):
     raise Exists(f"{rnc} exists: golden files are never rewritten.")
   source = images.load(images.SAMPLE_IMAGE)[64:160, 32:160]
-  from compression import registry
   # 6 iterations (fewer for a model that makes fewer).
   iterations = min(6, registry.get(name).codec.max_iterations)
   data = compression.compress(source, iterations=iterations, model=name)

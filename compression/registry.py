@@ -16,7 +16,7 @@ import threading
 
 import numpy as np
 
-from compression import errors
+from compression import codec, errors
 
 MODELS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                           "models")
@@ -70,7 +70,6 @@ class Model:
   def codec(self):
     """The Codec of this model (network and entropy engine, built once)."""
     if self._codec is None:
-      from compression import codec
       built = codec.Codec(self.id, self.name, self.network, self.entropy)
       with self._network_lock:
         if self._codec is None:

@@ -36,8 +36,7 @@ from absl import app
 from absl import flags
 import numpy as np
 
-from compression import errors
-from compression import registry
+from compression import errors, evaluation, golden, registry
 from residual_gru import weights
 
 FLAGS = flags.FLAGS
@@ -166,7 +165,6 @@ def _bench(suffix=""):
 
 
 def stage_golden():
-  from compression import golden
   try:
     golden.golden(_model_spec(), FLAGS.golden_dir)
   except golden.Exists as e:
@@ -182,7 +180,6 @@ def stage_eval():
 
 def stage_fp16():
   """The float16 release against its float32 checkpoint, all of Kodak."""
-  from compression import evaluation
   _need("kodak")
   with open(os.path.join(FLAGS.output_dir, "model.json")) as f:
     step = json.load(f)["provenance"]["step"]
@@ -232,7 +229,6 @@ def stage_entropy_release():
 
 
 def stage_golden_entropy():
-  from compression import golden
   try:
     golden.entropy_golden(_model_spec(), FLAGS.golden_dir)
   except golden.Exists as e:

@@ -13,7 +13,9 @@ import subprocess
 import sys
 import time
 
-from compression import anchors
+from tqdm import tqdm
+
+from compression import anchors, api, images, registry
 
 
 def _status_mb(field):
@@ -37,10 +39,8 @@ def peak_rss_mb():
 
 def measure(codec, setting, path, repeats, model=None):
   """Runs in the child process."""
-  from compression import images
   original = images.load(path)
   if codec == "ours":
-    from compression import api, registry
     from residual_gru import quiet
     quiet.import_tensorflow()
     chosen = registry.get(model)
@@ -75,7 +75,6 @@ def measure(codec, setting, path, repeats, model=None):
 
 def run(paths, codecs, repeats=3, model=None, threads=0):
   """Parent: one subprocess per measurement -> rows."""
-  from tqdm import tqdm
   jobs = [(c, s, p) for c in codecs for s in anchors.TABLE[c].speed_settings
           for p in paths]
   rows = []

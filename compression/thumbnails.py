@@ -17,11 +17,14 @@ folders or training runs of configs/thumbnails/), named by their folder;
 PAPER_TABLE1 holds the paper's SSIM beside them.
 """
 
+import os
+import sys
+
 import numpy as np
 from PIL import Image
+from tqdm import tqdm
 
-from compression import anchors
-from compression import metrics
+from compression import anchors, api, metrics, registry
 
 TARGETS = (64, 128)
 SCALES = (1, 2, 4)
@@ -89,7 +92,6 @@ def anchor_at_target(codec, thumb, target):
 
 def iterations_for(model, target, side=32):
   """Iterations whose codes fill ``target`` bytes, or None if none do."""
-  from compression import registry
   codec = registry.get(model).codec
   per_iteration = codec.geometry.segment_bytes(side, side)
   iterations = target // per_iteration
@@ -100,7 +102,6 @@ def iterations_for(model, target, side=32):
 
 
 def ours_at_target(model, thumb, target):
-  from compression import api
   iterations = iterations_for(model, target)
   data = api.compress(thumb, iterations, model=model, entropy_coding=False)
   c = api.read(data, model)
@@ -111,7 +112,6 @@ def ours_at_target(model, thumb, target):
 
 def row_name(model):
   """A model row's name: its folder's (a training run's or release's)."""
-  import os
   return os.path.basename(os.path.normpath(os.fspath(model)))
 
 
@@ -120,10 +120,7 @@ def run(thumbs, codecs, model=None, models=()):
 
   A model row has no entry at a target its iterations cannot fill exactly.
   """
-  from tqdm import tqdm
-  import sys
   results = {}
-  from compression import registry
   # Each model is loaded once (a training run is not cached by the registry).
   rows = [(c, registry.get(model) if c == anchors.OURS else None)
           for c in codecs]
