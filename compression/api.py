@@ -9,15 +9,18 @@ Every iteration adds 1/8 bit per pixel of codes (before the header), so
 per image. All functions are safe to call from several threads.
 """
 
+import contextlib
 import os
+import sys
 
 import numpy as np
+from tqdm import tqdm
 
 from compression import container, errors, images, metrics, registry
 
 
 def compress(image, iterations=None, model=None, target_bpp=None,
-             target_msssim=None, entropy_coding=None):
+             target_msssim=None, entropy_coding=None, progress=False):
   """Compresses an image to the bytes of a container file.
 
   Args:
@@ -35,6 +38,8 @@ def compress(image, iterations=None, model=None, target_bpp=None,
       whenever the model has one); the file is written raw instead when
       that is smaller. ``target_bpp`` counts the sizes of the files it
       would write, entropy coded or not.
+    progress: show a progress bar (one step per iteration) on stderr when
+      encoding takes over two seconds; the API prints nothing otherwise.
   """
   if target_bpp is not None and target_msssim is not None:
     raise errors.CodecError("Give target_bpp or target_msssim, not both.")
@@ -54,7 +59,9 @@ def compress(image, iterations=None, model=None, target_bpp=None,
   else:
     iterations = chosen.check_iterations(
         chosen.max_iterations if iterations is None else iterations)
-  bits = chosen.encode(pixels, iterations)
+  _check_flag("progress", progress)
+  with _progress_bar(progress, iterations, "encoding") as step:
+    bits = chosen.encode(pixels, iterations, step)
   if target_bpp is not None:
     bits = bits[:_iterations_for_bpp(target_bpp, width, height, chosen,
                                      bits, entropy_coding)]
@@ -67,6 +74,20 @@ def compress(image, iterations=None, model=None, target_bpp=None,
         break
     bits = bits[:iterations]
   return chosen.pack(bits, width, height, entropy_coding)
+
+
+@contextlib.contextmanager
+def _progress_bar(show, total, what):
+  """Yields a progress(t) callback for Codec.encode/decode, or None."""
+  if not show:
+    yield None
+    return
+  bar = tqdm(total=total, desc=what, unit="iteration", file=sys.stderr,
+             delay=2, leave=False)
+  try:
+    yield lambda t: bar.update(t - bar.n)
+  finally:
+    bar.close()
 
 
 def _check_flag(name, value):
@@ -116,7 +137,8 @@ def _read_file(path):
     raise errors.InputError(f"{path!r} is not a usable path: {e}.")
 
 
-def decompress(data, iterations=None, model=None, progressive=False):
+def decompress(data, iterations=None, model=None, progressive=False,
+               progress=False):
   """Decodes file bytes to an H x W x 3 uint8 array.
 
   Args:
@@ -126,8 +148,11 @@ def decompress(data, iterations=None, model=None, progressive=False):
     model: normally None: the file names its model. Give a folder for files
       made with a model of your own.
     progressive: return every iteration's image as [n, H, W, 3].
+    progress: show a progress bar on stderr when decoding takes over two
+      seconds (as in ``compress``).
   """
   _check_flag("progressive", progressive)
+  _check_flag("progress", progress)
   c = read(data, model)
   chosen = registry.for_file(c.model_id, model).codec
   if iterations is not None:
@@ -136,7 +161,8 @@ def decompress(data, iterations=None, model=None, progressive=False):
       raise errors.CodecError(f"The file holds only {c.iterations} "
                               f"iterations, not {iterations}.")
     c = c.truncated(iterations)
-  return chosen.decompress(c, progressive)
+  with _progress_bar(progress, c.iterations, "decoding") as step:
+    return chosen.decompress(c, progressive, step)
 
 
 def truncate(data, iterations, model=None):

@@ -271,13 +271,22 @@ def _codec(name):
   return registry.get(name).codec
 
 
+def _single_on_terminal(inputs):
+  """A per-iteration progress bar (after 2 s) for one file on a terminal;
+  batches show their own per-file bar."""
+  return (len(inputs) == 1 and not os.path.isdir(inputs[0]) and
+          sys.stderr.isatty())
+
+
 def cmd_encode(args):
+  progress = _single_on_terminal(args.inputs)
 
   def work(src, dst):
     data = api.compress(src, iterations=args.iterations, model=args.model,
                         target_bpp=args.target_bpp,
                         target_msssim=args.target_msssim,
-                        entropy_coding=False if args.raw else None)
+                        entropy_coding=False if args.raw else None,
+                        progress=progress)
     images.write_atomic(dst, data)
     info = api.info(data)
     print(f"{src} -> {dst}: {info['iterations']} iterations, "
@@ -287,9 +296,11 @@ def cmd_encode(args):
 
 
 def cmd_decode(args):
+  progress = _single_on_terminal(args.inputs)
 
   def work(src, dst):
-    image = api.decompress(src, iterations=args.iterations, model=args.model)
+    image = api.decompress(src, iterations=args.iterations, model=args.model,
+                           progress=progress)
     images.save_png(dst, image)
     print(f"{src} -> {dst}: {image.shape[1]}x{image.shape[0]}")
   return _batch(args.inputs, args.output, (EXTENSION,), ".png", work)

@@ -14,8 +14,10 @@ compression.reference.FrozenGraph):
   max_iterations
 """
 
+import contextlib
 import dataclasses
 import os
+import threading
 
 import numpy as np
 
@@ -61,6 +63,7 @@ class Codec:
     self.network = network
     # (entropy id, IntegerBinaryRNN) or None
     self.entropy = entropy
+    self._progress_lock = threading.Lock()  # one progress hook at a time
 
   def __repr__(self):
     return f"Codec(model_id={self.model_id}, name={self.name!r})"
@@ -109,19 +112,39 @@ class Codec:
 
   # -- codes ------------------------------------------------------------------
 
-  def encode(self, pixels, iterations):
-    """uint8 H x W x 3 -> uint8 {0,1} codes [iterations, h, w, 32]."""
+  @contextlib.contextmanager
+  def _reporting(self, name, progress):
+    """Yields the network's ``name`` function, or its reporting twin wired
+    to ``progress(t)`` when one is asked for and the network has one."""
+    net = self.network
+    if progress is None or not hasattr(net, name + "_reporting"):
+      yield getattr(net, name)
+      return
+    with self._progress_lock:
+      net.progress = progress
+      try:
+        yield getattr(net, name + "_reporting")
+      finally:
+        net.progress = None
+
+  def encode(self, pixels, iterations, progress=None):
+    """uint8 H x W x 3 -> uint8 {0,1} codes [iterations, h, w, 32].
+
+    ``progress(t)``, if given, is called as iteration t ends (the same bits).
+    """
     self.check_memory(pixels.shape[1], pixels.shape[0], "Encoding")
-    bits, _ = self.network.compress(pixels, np.int32(iterations))
+    with self._reporting("compress", progress) as fn:
+      bits, _ = fn(pixels, np.int32(iterations))
     return bits.numpy()
 
-  def decode(self, bits, width, height, progressive=False):
-    """Codes [n, h, w, 32] -> uint8 H x W x 3 (or [n, H, W, 3] if progressive)."""
+  def decode(self, bits, width, height, progressive=False, progress=None):
+    """Codes [n, h, w, 32] -> uint8 H x W x 3 (or [n, H, W, 3] if progressive);
+    ``progress(t)`` as in ``encode`` (single images only)."""
     self.check_memory(width, height, "Decoding")
-    net = self.network
-    fn = net.decompress_progressive if progressive else net.decompress
-    return fn(np.asarray(bits, np.uint8), np.int32(height),
-              np.int32(width)).numpy()
+    name = "decompress_progressive" if progressive else "decompress"
+    with self._reporting(name, progress) as fn:
+      return fn(np.asarray(bits, np.uint8), np.int32(height),
+                np.int32(width)).numpy()
 
   # -- files ------------------------------------------------------------------
 
@@ -187,14 +210,14 @@ class Codec:
       # constriction's range decoder asserts on data no encoder could write.
       raise errors.FormatError(f"The entropy-coded payload is invalid: {e}")
 
-  def compress(self, pixels, iterations, entropy_coding=None):
+  def compress(self, pixels, iterations, entropy_coding=None, progress=None):
     """uint8 H x W x 3 -> the bytes of a container file."""
     iterations = self.check_iterations(iterations)
     height, width = pixels.shape[:2]
-    return self.pack(self.encode(pixels, iterations), width, height,
-                     entropy_coding)
+    return self.pack(self.encode(pixels, iterations, progress), width,
+                     height, entropy_coding)
 
-  def decompress(self, data, progressive=False):
+  def decompress(self, data, progressive=False, progress=None):
     """Container bytes (or a parsed Container) -> uint8 image(s)."""
     c = data if isinstance(data, container.Container) else container.parse(
         data, lambda model_id: self.geometry)
@@ -207,4 +230,5 @@ class Codec:
           f"The file holds {c.iterations} iterations; its model makes at "
           f"most {self.max_iterations}.")
     self.check_memory(c.width, c.height, "Decoding")  # before entropy decoding
-    return self.decode(self.unpack(c), c.width, c.height, progressive)
+    return self.decode(self.unpack(c), c.width, c.height, progressive,
+                       progress)

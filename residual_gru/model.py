@@ -13,6 +13,7 @@ bls2017.py, so the model exports as a SavedModel.
 """
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from residual_gru import frameworks, layers
@@ -152,6 +153,7 @@ class RNNCompressionModel(PixelRange, keras.Model):
     self.config = config
     self.encoder = Encoder(config, name="encoder")
     self.decoder = Decoder(config, name="decoder")
+    self.progress = None  # callback(t) of the *_reporting functions
     self.framework = frameworks.get(config.framework)
     self.gain = (layers.GainEstimator(name="gain")
                  if self.framework.uses_gain else None)
@@ -245,6 +247,33 @@ class RNNCompressionModel(PixelRange, keras.Model):
     the last iteration, not rounded: ``decompress`` of these bits is
     exactly ``pixels_to_uint8`` of it.
     """
+    return self._encode(image, iterations, report=False)
+
+  @tf.function(input_signature=[
+      tf.TensorSpec([None, None, 3], tf.uint8),
+      tf.TensorSpec([], tf.int32)])
+  def compress_reporting(self, image, iterations):
+    """``compress`` that calls ``self.progress(t)`` as iteration t ends (for
+    a progress bar; not exported: the hook runs Python). Same bits:
+    the loop's operations are those of ``compress``."""
+    return self._encode(image, iterations, report=True)
+
+  def _report(self, t):
+    if self.progress is not None:
+      self.progress(int(t))
+    return np.int32(0)
+
+  def _after(self, t, tensor, report):
+    """``tensor``, after reporting iteration t done when ``report``."""
+    if not report:
+      return tensor
+    with tf.control_dependencies([tensor]):
+      done = tf.numpy_function(self._report, [t + 1], tf.int32,
+                               stateful=True)
+    with tf.control_dependencies([done]):
+      return tf.identity(tensor)
+
+  def _encode(self, image, iterations, report):
     height, width = tf.shape(image)[0], tf.shape(image)[1]
     x = pad_to_block(self.to_network(image))[None]
     ph, pw = tf.shape(x)[1], tf.shape(x)[2]
@@ -257,7 +286,8 @@ class RNNCompressionModel(PixelRange, keras.Model):
       bits, enc_state = self.encode_step(x, recon, gain, enc_state)
       dec_state = self._prime_first(t, bits, dec_state)
       recon, gain, dec_state = self.decode_step(bits, recon, gain, dec_state)
-      codes = codes.write(t, tf.cast(bits[0] > 0, tf.uint8))
+      codes = codes.write(t, self._after(t, tf.cast(bits[0] > 0, tf.uint8),
+                                         report))
     pixels = self.to_pixels(recon[0, :height, :width])
     return codes.stack(), pixels
 
@@ -282,7 +312,16 @@ class RNNCompressionModel(PixelRange, keras.Model):
     """Like ``decompress`` but returns every iteration's image [n, H, W, 3]."""
     return pixels_to_uint8(self._decode(bits, height, width, keep_all=True))
 
-  def _decode(self, bits, height, width, keep_all):
+  @tf.function(input_signature=[
+      tf.TensorSpec([None, None, None, None], tf.uint8),
+      tf.TensorSpec([], tf.int32),
+      tf.TensorSpec([], tf.int32)])
+  def decompress_reporting(self, bits, height, width):
+    """``decompress`` calling ``self.progress(t)`` as iteration t ends."""
+    return pixels_to_uint8(self._decode(bits, height, width, keep_all=False,
+                                        report=True)[-1])
+
+  def _decode(self, bits, height, width, keep_all, report=False):
     n, h, w = tf.shape(bits)[0], tf.shape(bits)[1], tf.shape(bits)[2]
     codes = tf.cast(bits, tf.float32)[:, None] * 2.0 - 1.0
     recon, gain = self.initial_carry(1, h * CODE_STRIDE, w * CODE_STRIDE)
@@ -292,6 +331,7 @@ class RNNCompressionModel(PixelRange, keras.Model):
       dec_state = self._prime_first(t, codes[t], dec_state)
       recon, gain, dec_state = self.decode_step(codes[t], recon, gain,
                                                 dec_state)
+      recon = self._after(t, recon, report)
       if keep_all:
         images = images.write(t, self.to_pixels(recon[0, :height, :width]))
     if not keep_all:

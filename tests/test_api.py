@@ -242,3 +242,30 @@ def test_target_bpp_counts_the_entropy_coded_sizes_it_writes():
   packed = codec.pack(noise, 96, 64, entropy_coding=True)
   assert len(packed) <= len(codec.pack(noise, 96, 64, entropy_coding=False))
   assert container.parse(packed).payload_type == container.RAW
+
+
+def test_progress_reports_every_iteration_and_changes_no_bit():
+  """The reporting twins of compress/decompress run the same loop with a
+  hook: identical bits and pixels, one call per iteration, in order."""
+  from compression import registry
+  codec = registry.get(None).codec
+  pixels = images.load(images.SAMPLE_IMAGE)[:96, :128]
+  seen = []
+  bits = codec.encode(pixels, 5, progress=seen.append)
+  assert seen == [1, 2, 3, 4, 5]
+  np.testing.assert_array_equal(bits, codec.encode(pixels, 5))
+  seen.clear()
+  decoded = codec.decode(bits, 128, 96, progress=seen.append)
+  assert seen == [1, 2, 3, 4, 5]
+  np.testing.assert_array_equal(decoded, codec.decode(bits, 128, 96))
+  assert codec.network.progress is None  # unhooked afterwards
+
+
+def test_the_api_prints_nothing_unless_asked(capsys):
+  data = compression.compress(images.load(images.SAMPLE_IMAGE)[:64, :64], 3)
+  compression.decompress(data)
+  out, err = capsys.readouterr()
+  assert out == "" and err == ""
+  compression.decompress(data, progress=True)  # fast: under the 2 s delay
+  with pytest.raises(errors.CodecError, match="True or False"):
+    compression.decompress(data, progress="yes")
