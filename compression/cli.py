@@ -212,10 +212,7 @@ def _parser():
 
 def _configure_tensorflow(threads):
   from residual_gru import quiet
-  tf = quiet.import_tensorflow()
-  if threads:
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
+  quiet.import_tensorflow(threads)
 
 
 def _expand(inputs, extensions):

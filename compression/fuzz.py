@@ -349,13 +349,7 @@ def main(argv=None):
   if args.mutants < 0 or args.time_limit <= 0:
     p.error("--mutants must be 0 or more and --time_limit positive.")
   from residual_gru import quiet
-  tf = quiet.import_tensorflow()
-  if args.threads:
-    try:
-      tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-      tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    except RuntimeError:  # TensorFlow already running: its default stands
-      pass
+  quiet.import_tensorflow(args.threads)
   summary = run(args.mutants, args.seed, args.time_limit,
                 output_dir=args.output_dir,
                 codec_memory_mb=args.codec_memory_mb)

@@ -75,11 +75,9 @@ def measure(trainer, batches, lr, steps):
 
 def main(argv):
   del argv
-  tf = quiet.import_tensorflow()
+  tf = quiet.import_tensorflow(FLAGS.threads)
   from residual_gru import data
   from residual_gru import train
-  if FLAGS.threads:
-    tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
   try:
     model_config, train_config = config_lib.load(FLAGS.config)
   except (OSError, ValueError) as e:

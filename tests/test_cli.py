@@ -147,3 +147,24 @@ def test_eval_command_on_anchors(photo_path, tmp_path):
   result = json.loads((out / "results.json").read_text())
   assert {r["codec"] for r in result["rows"]} == {"jpeg", "webp"}
   assert (out / "rd_msssim.png").exists() and (out / "summary.csv").exists()
+
+
+@pytest.mark.slow
+def test_threads_flag_sets_tensorflow_threads(tmp_path):
+  """--threads must reach TensorFlow before its devices are set up (it used
+  to fail there with a RuntimeError traceback)."""
+  import subprocess
+  import sys
+  src = tmp_path / "a.png"
+  Image.fromarray(synthetic_image(32, 32)).save(src)
+  proc = subprocess.run(
+      [sys.executable, "-m", "compression", "--threads=1", "encode",
+       str(src), "-o", str(tmp_path / "a.rnc"), "--iterations", "1"],
+      capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert "Traceback" not in proc.stderr
+  code = ("from residual_gru import quiet; tf = quiet.import_tensorflow(1); "
+          "print(tf.config.threading.get_intra_op_parallelism_threads())")
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                       text=True, timeout=300)
+  assert out.stdout.strip().splitlines()[-1] == "1", out.stderr[-2000:]
