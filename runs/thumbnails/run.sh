@@ -7,6 +7,7 @@
 #   bash runs/thumbnails/run.sh train NAME SECS     # train NAME until its run has used SECS CPU seconds
 #   bash runs/thumbnails/run.sh chain               # every row in turn, at its budget (BUDGETS below)
 #   bash runs/thumbnails/run.sh pack NAME           # copy NAME's latest checkpoint, history and log here
+#   bash runs/thumbnails/run.sh table               # Table 1 of the bundled thumbnail models (ids 11-18)
 #
 # Environment (defaults are this machine's):
 #   RUNS   where the runs live (outside the repository)   (/work/runs/thumbnails)
@@ -19,6 +20,7 @@ set -euo pipefail
 RUNS=${RUNS:-/work/runs/thumbnails}
 DATA=${DATA:-/work/data/thumbs}
 TRAIN=${TRAIN:-/work/shared/data/train}
+KODAK=${KODAK:-/work/shared/data/kodak}
 SNAP=${SNAP:-.}
 PY=${PY:-python}
 export PYTHONPATH=$SNAP
@@ -65,6 +67,15 @@ case "${1:-}" in
       fi
     done
     ;;
+  table)
+    # Held-out thumbnails of the training sources, then Kodak thumbnails.
+    models=$($PY -c "from compression import registry; print(','.join(n for i, n in sorted(registry.bundled().items()) if 11 <= i <= 18))")
+    $PY -m compression thumbnails --models="$models" \
+        --records="$DATA/bsds500/val.tfrecord,$DATA/urban100/val.tfrecord" \
+        --output=runs/thumbnails/table1_heldout.json
+    $PY -m compression thumbnails --models="$models" --images="$KODAK" \
+        --output=runs/thumbnails/table1_kodak.json
+    ;;
   pack)
     run=$RUNS/$name
     latest=$(sed -n 's/^model_checkpoint_path: "\(.*\)"/\1/p' "$run/checkpoints/checkpoint")
@@ -74,5 +85,5 @@ case "${1:-}" in
     cp "$run/config.json" "$run/history.jsonl" "$run/train_log.txt" "runs/thumbnails/$name/"
     ;;
   *)
-    echo "usage: bash runs/thumbnails/run.sh data | train NAME SECS | chain | pack NAME" >&2; exit 2 ;;
+    echo "usage: bash runs/thumbnails/run.sh data | train NAME SECS | chain | pack NAME | table" >&2; exit 2 ;;
 esac
