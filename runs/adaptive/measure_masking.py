@@ -59,7 +59,7 @@ def masked_decode(network, bits, mask, height, width):
   return out
 
 
-def closed_loop(network, pixels, target, n):
+def closed_loop(network, pixels, target, n, block_quality):
   """Encoder and decoder in step, as an adaptive encoder would run them: a
   block stops (its later codes are 0) once its reconstruction reaches
   ``target`` dB; the encoder's next residual is the masked decoder's.
@@ -85,11 +85,26 @@ def closed_loop(network, pixels, target, n):
                                                  dec_state)
     image = pixels_to_uint8(network.to_pixels(
         recon[0, :height, :width])).numpy()
-    quality = block_psnr(pixels, image)
+    quality = block_quality(pixels, image)
     active = active * (quality < target).astype(np.float32)
     if not active.any():
       break
   return image, kept, float(iterations.mean())
+
+
+def block_ssim(a, b):
+  """Mean SSIM of the 8x8 patches (metrics.block_ssim) of each BLOCK x BLOCK
+  block -> [H/32, W/32]; edge blocks under 8 pixels take 1 (nothing to see)."""
+  h, w = a.shape[:2]
+  hb, wb = -(-h // BLOCK), -(-w // BLOCK)
+  out = np.ones((hb, wb))
+  for i in range(hb):
+    for j in range(wb):
+      pa = a[i * BLOCK:(i + 1) * BLOCK, j * BLOCK:(j + 1) * BLOCK]
+      if min(pa.shape[:2]) >= 8:
+        out[i, j] = metrics.block_ssim(
+            pa, b[i * BLOCK:(i + 1) * BLOCK, j * BLOCK:(j + 1) * BLOCK])
+  return out
 
 
 def block_psnr(a, b):
@@ -110,14 +125,24 @@ def main():
   p.add_argument("--images", required=True)
   p.add_argument("--max_images", type=int, default=6)
   p.add_argument("--model", default="v1")
-  p.add_argument("--targets", default="24,26,28,30,32,34,36",
-                 help="Per-block PSNR targets (dB) of the sweep.")
+  p.add_argument("--criterion", choices=["psnr", "ssim"], default="psnr",
+                 help="Per-block quality a block stops at: PSNR (dB) or the "
+                 "mean SSIM of its 8x8 patches.")
+  p.add_argument("--targets", default=None,
+                 help="Per-block targets of the sweep (default: 24..36 dB "
+                 "for psnr, 0.80..0.98 for ssim).")
+  p.add_argument("--modes", default="adaptive,closed_loop",
+                 help="Which of adaptive (open loop), closed_loop to run.")
   p.add_argument("--output", required=True)
   args = p.parse_args()
   network = registry.get(args.model).codec.network
   paths = images.image_loader.files_in(args.images, (".png",))
   paths = paths[:args.max_images]
-  targets = [float(t) for t in args.targets.split(",")]
+  block_quality = block_psnr if args.criterion == "psnr" else block_ssim
+  targets = [float(t) for t in (args.targets or (
+      "24,26,28,30,32,34,36" if args.criterion == "psnr" else
+      "0.8,0.85,0.9,0.93,0.95,0.97,0.98")).split(",")]
+  modes = args.modes.split(",")
   rows = []
   t0 = time.time()
   for path in paths:
@@ -135,30 +160,34 @@ def main():
                    "bpp": (k + 1) * h * w * depth / (height * width),
                    "msssim": metrics.msssim(pixels, every[k]),
                    "psnr": metrics.psnr(pixels, every[k])})
-    quality = np.stack([block_psnr(pixels, e) for e in every])  # [n, hb, wb]
+    quality = np.stack([block_quality(pixels, e) for e in every])
     for target in targets:
       reached = quality >= target
       # fewest iterations that reach the target, else all of them
       keep = np.where(reached.any(0), reached.argmax(0) + 1, n)
       keep_codes = np.repeat(np.repeat(keep, 2, 0), 2, 1)[:h, :w]
       mask = (np.arange(n)[:, None, None] < keep_codes[None]).astype(np.uint8)
-      decoded = masked_decode(network, bits, mask, height, width)[-1]
-      rows.append({"image": name, "mode": "adaptive", "knob": target,
-                   "bpp": float(mask.sum()) * depth / (height * width),
-                   "mean_iterations": float(keep_codes.mean()),
-                   "msssim": metrics.msssim(pixels, decoded),
-                   "psnr": metrics.psnr(pixels, decoded)})
-      decoded, kept, mean_it = closed_loop(network, pixels, target, n)
-      rows.append({"image": name, "mode": "closed_loop", "knob": target,
-                   "bpp": kept * depth / (height * width),
-                   "mean_iterations": mean_it,
-                   "msssim": metrics.msssim(pixels, decoded),
-                   "psnr": metrics.psnr(pixels, decoded)})
+      if "adaptive" in modes:
+        decoded = masked_decode(network, bits, mask, height, width)[-1]
+        rows.append({"image": name, "mode": "adaptive", "knob": target,
+                     "bpp": float(mask.sum()) * depth / (height * width),
+                     "mean_iterations": float(keep_codes.mean()),
+                     "msssim": metrics.msssim(pixels, decoded),
+                     "psnr": metrics.psnr(pixels, decoded)})
+      if "closed_loop" in modes:
+        decoded, kept, mean_it = closed_loop(network, pixels, target, n,
+                                             block_quality)
+        rows.append({"image": name, "mode": "closed_loop", "knob": target,
+                     "bpp": kept * depth / (height * width),
+                     "mean_iterations": mean_it,
+                     "msssim": metrics.msssim(pixels, decoded),
+                     "psnr": metrics.psnr(pixels, decoded)})
     print(f"{name}: done ({time.time() - t0:.0f} s)", file=sys.stderr)
-  result = {"model": args.model, "images": [os.path.basename(p) for p in paths],
-            "rows": rows}
+  result = {"model": args.model, "criterion": args.criterion,
+            "targets": targets,
+            "images": [os.path.basename(p) for p in paths], "rows": rows}
   bd = {}
-  for mode in ("adaptive", "closed_loop"):
+  for mode in modes:
     for metric, transform in (("msssim", rd.msssim_db), ("psnr", np.asarray)):
       per_image = []
       for name in result["images"]:
