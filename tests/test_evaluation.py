@@ -22,6 +22,7 @@ def _save(network, run, step):
                              max_to_keep=None).save(checkpoint_number=step)
 
 
+@pytest.mark.slow
 def test_codec_eval_scores_a_pinned_checkpoint_of_a_run_on_held_out_images(
     tmp_path):
   """`rnn-codec eval --model=RUN --held_out_fraction --downscale`: only the

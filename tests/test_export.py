@@ -23,6 +23,7 @@ def exported(tiny_model_dir, tmp_path_factory):
   return export.export(network, str(base), 3)
 
 
+@pytest.mark.slow
 def test_layout_and_signatures(exported):
   assert exported.endswith(os.path.join("", "3"))
   loaded = tf.saved_model.load(exported)
@@ -90,6 +91,7 @@ def test_encode_image_bytes_and_saved_model_cli(exported, tmp_path):
                                 b["codes"].numpy())
 
 
+@pytest.mark.slow
 def test_serving_client_round_trip(exported, tiny_model_dir):
   from compression import serving
   m = tf.saved_model.load(exported)
@@ -113,6 +115,7 @@ def _call_like_a_server(m, signature, inputs):
       **{k: tf.constant(v, spec[k].dtype) for k, v in inputs.items()})
 
 
+@pytest.mark.slow
 def test_grpc_predict_request_and_response(exported, tiny_model_dir):
   """PredictRequests built with tensorflow-serving-api's protos, through
   their wire format, drive the signatures; responses become the API's file
@@ -145,6 +148,7 @@ def test_grpc_predict_request_and_response(exported, tiny_model_dir):
       compression.decompress(data, model=tiny_model_dir))
 
 
+@pytest.mark.slow
 def test_rest_request_and_response(exported, tiny_model_dir):
   """REST bodies (columnar "inputs", b64 for bytes) through JSON."""
   import base64

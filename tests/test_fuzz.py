@@ -22,6 +22,7 @@ def test_rebuilding_a_file_from_its_fields_gives_the_same_bytes():
     assert fuzz.build(fuzz._header_fields(c), c.segments) == data
 
 
+@pytest.mark.slow
 def test_every_mutator_yields_a_file_that_decodes_or_fails_cleanly():
   files = [("a", compression.compress(_sample(16, 16), 2,
                                       entropy_coding=False)),

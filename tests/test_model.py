@@ -135,6 +135,7 @@ def test_model_config_round_trip():
   assert again.config == model.config
 
 
+@pytest.mark.slow
 def test_saved_model_export_and_reload_on_odd_size(tmp_path):
   model = tiny_model("residual_gru", "scaled_additive")
   image = _image(45, 19, 9)
