@@ -16,6 +16,7 @@ from tqdm import tqdm
 from compression import (anchors, api, errors, evaluation, images, metrics,
     reference, registry, speed, thumbnails)
 from residual_gru import images as image_loader
+from residual_gru import quiet
 
 EPILOG = """\
 examples:
@@ -211,7 +212,6 @@ def _parser():
 
 
 def _configure_tensorflow(threads):
-  from residual_gru import quiet
   quiet.import_tensorflow(threads)
 
 

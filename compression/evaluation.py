@@ -21,6 +21,8 @@ import numpy as np
 from tqdm import tqdm
 
 from compression import anchors, container, images, metrics, rd, registry
+from residual_gru import quiet
+from residual_gru.images import box_downscale
 
 METRICS = ("msssim", "psnr", "psnr_hvs")
 TARGETS = [k / 8 for k in range(1, 17)] + [2.5, 3.0]
@@ -45,7 +47,6 @@ def _scores(original, decoded):
 
 def _load(path, downscale=1):
   """The image as the codecs see it: the codec's loader, box-downscaled."""
-  from residual_gru.images import box_downscale
   return box_downscale(images.load(path), downscale)
 
 
@@ -95,7 +96,6 @@ def _task(args):
   kind, path, model, entropy, downscale = args
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   if kind in ("ours", "ours-entropy"):
-    from residual_gru import quiet
     quiet.import_tensorflow()
     return run_ours(path, model, entropy, downscale)
   return run_anchor(kind, path, downscale)

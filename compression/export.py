@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from compression import errors, registry
 from residual_gru import model as model_lib
+from residual_gru import weights
 
 FLAGS = flags.FLAGS
 BITS = 32
@@ -110,7 +111,6 @@ def main(argv):
     raise app.UsageError("Give --export_dir and one of --model, --train_dir.")
   try:
     if FLAGS.train_dir:
-      from residual_gru import weights
       network = weights.load_checkpoint(FLAGS.train_dir)[0]
     else:
       network = registry.get(FLAGS.model).network

@@ -45,6 +45,7 @@ from tqdm import tqdm
 
 from compression import codec as codec_lib, container, errors, images, registry
 import compression
+from residual_gru import quiet
 
 MUTATORS = ("bit_flip", "byte_overwrite", "truncate", "append",
             "header_field", "payload", "splice")
@@ -348,7 +349,6 @@ def main(argv=None):
   args = p.parse_args(argv)
   if args.mutants < 0 or args.time_limit <= 0:
     p.error("--mutants must be 0 or more and --time_limit positive.")
-  from residual_gru import quiet
   quiet.import_tensorflow(args.threads)
   summary = run(args.mutants, args.seed, args.time_limit,
                 output_dir=args.output_dir,

@@ -17,6 +17,8 @@ import threading
 import numpy as np
 
 from compression import codec, errors
+from residual_gru import codes
+from residual_gru import weights
 
 MODELS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                           "models")
@@ -96,7 +98,6 @@ class TrainingRun(Model):
   """
 
   def __init__(self, directory, checkpoint=None):
-    from residual_gru import weights
     self.directory = directory
     try:
       self.checkpoint = checkpoint or weights.latest_checkpoint(directory)
@@ -116,7 +117,6 @@ class TrainingRun(Model):
 
 def build_network(model_config, weights_path):
   # Imported here so that reading a file's header needs no TensorFlow.
-  from residual_gru import weights
   try:
     return weights.build_network(model_config, weights_path)
   except ValueError as e:
@@ -136,7 +136,6 @@ def build_entropy_engine(model_config, weights_path):
 def save_entropy_dir(network, model_directory, entropy_id, extra=None,
                      dtype=np.float16):
   """Writes <model>/entropy/{model.json, weights.npz} for a BinaryRNN."""
-  from residual_gru import weights
   folder = os.path.join(model_directory, "entropy")
   os.makedirs(folder, exist_ok=True)
   weights.save_npz(network, os.path.join(folder, "weights.npz"), dtype)
@@ -147,7 +146,6 @@ def save_entropy_dir(network, model_directory, entropy_id, extra=None,
 
 
 def load_weights(network, path):
-  from residual_gru import weights
   try:
     weights.load_npz(network, path)
   except ValueError as e:
@@ -157,7 +155,6 @@ def load_weights(network, path):
 def save_model_dir(network, directory, model_id, name, description="",
                    dtype=np.float16, extra=None):
   """Writes model.json and weights.npz for ``network`` (a release)."""
-  from residual_gru import weights
   os.makedirs(directory, exist_ok=True)
   weights.save_npz(network, os.path.join(directory, "weights.npz"), dtype)
   meta = {"id": int(model_id), "name": name, "description": description,
@@ -221,7 +218,6 @@ def get(model=None):
     model = os.fspath(model)
     if model in bundled().values():
       return _load_dir(os.path.join(MODELS_DIR, model))
-    from residual_gru import weights
     run = weights.checkpoint_run(model)
     if run:  # one checkpoint's weights never change: cached
       key = ("checkpoint", os.path.abspath(model))
@@ -270,7 +266,6 @@ def geometry_for(model=None):
   installation does not know (parsing then fails on the segment lengths,
   and decoding names the missing model).
   """
-  from residual_gru import codes
   check_spec(model)
 
   def lookup(model_id):

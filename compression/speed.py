@@ -16,6 +16,7 @@ import time
 from tqdm import tqdm
 
 from compression import anchors, api, images, registry
+from residual_gru import quiet
 
 
 def _status_mb(field):
@@ -41,7 +42,6 @@ def measure(codec, setting, path, repeats, model=None):
   """Runs in the child process."""
   original = images.load(path)
   if codec == "ours":
-    from residual_gru import quiet
     quiet.import_tensorflow()
     chosen = registry.get(model)
     tiny = original[:32, :32]

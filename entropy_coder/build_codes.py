@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from entropy_coder import dataset
 from residual_gru import images
+from residual_gru import weights
 
 FLAGS = flags.FLAGS
 
@@ -96,7 +97,6 @@ def main(argv):
   for path in (FLAGS.output, FLAGS.val_output):
     if path:
       os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  from residual_gru import weights
   try:
     network = weights.load_network(FLAGS.image_model)
   except (FileNotFoundError, ValueError) as e:

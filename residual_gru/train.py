@@ -19,10 +19,7 @@ devices (--cpu_devices logical CPUs for testing); --strategy=multi_worker reads
 the cluster from TF_CONFIG (see README.md, "Training on several machines").
 """
 
-import json
 import os
-import sys
-import time
 
 from absl import app
 from absl import flags

@@ -35,6 +35,7 @@ import tensorflow as tf
 from residual_gru import config as config_lib
 from residual_gru import frameworks
 from residual_gru import model as model_lib
+from residual_gru import weights
 
 FLAGS = flags.FLAGS
 
@@ -176,7 +177,6 @@ def widen_into(old_model, new_model, seed=0):
 
 def main(argv):
   del argv
-  from residual_gru import weights
   from residual_gru import harness
   from residual_gru import train
   for name in ("from_run", "train_dir", "config"):
