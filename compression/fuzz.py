@@ -78,6 +78,12 @@ def corpus(models=None):
   return files
 
 
+def _parse(data):
+  """A corpus file's Container (split by its model's code geometry: the
+  thumbnail models' code maps have their own)."""
+  return container.parse(data, registry.geometry_for())
+
+
 # -- rebuilding files from their parts ------------------------------------------
 
 def _varint(value):
@@ -151,7 +157,7 @@ _VARINT_VALUES = (0, 1, (1 << 35) - 1, 1 << 31)  # 0, 1, the maximum, 2^31
 
 
 def _header_field(rng, data, files):
-  c = container.parse(data)
+  c = _parse(data)
   fields = _header_fields(c)
   key = list(fields)[rng.integers(len(fields))]
   values = _FIELD_VALUES.get(key, _VARINT_VALUES)
@@ -162,7 +168,7 @@ def _header_field(rng, data, files):
 
 
 def _payload(rng, data, files):
-  c = container.parse(data)
+  c = _parse(data)
   segments = [bytearray(s) for s in c.segments]
   k = rng.integers(len(segments))
   s = segments[k]
@@ -187,8 +193,8 @@ def _payload(rng, data, files):
 
 
 def _splice(rng, data, files):
-  c = container.parse(data)
-  other = container.parse(files[rng.integers(len(files))][1])
+  c = _parse(data)
+  other = _parse(files[rng.integers(len(files))][1])
   fields = _header_fields(c)
   if other.payload_type == c.payload_type == container.ENTROPY_CODED:
     fields = collections.OrderedDict(
