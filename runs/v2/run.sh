@@ -11,6 +11,9 @@
 #   RUN      the run folder (outside the repository)      (/work/runs/v2)
 #   DATA     the v1 run's HE tiles (runs/v1/COMMAND.md)    (/work/data/v1)
 #   TRAIN    ../shared/data/train, for eval                (/work/shared/data/train)
+#   TILES    which tile sets of DATA: he32 (the v1 run's high-entropy quarter)
+#            or all32 (every tile position, built as in runs/v2/TRIALS.md)  (he32)
+#   CONFIG   the run's config                              (configs/v2.json)
 #   SNAP     a git worktree of a fixed commit to train from (.)
 #   THREADS  intra-op threads                              (1)
 #   STOP_AFTER_SECS  wall seconds after which training checkpoints and stops
@@ -21,6 +24,8 @@ TRAIN=${TRAIN:-/work/shared/data/train}
 SNAP=${SNAP:-.}
 THREADS=${THREADS:-1}
 PY=${PY:-python}
+TILES=${TILES:-he32}
+CONFIG=${CONFIG:-configs/v2.json}
 export PYTHONPATH=$SNAP
 case "${1:-}" in
   train)
@@ -34,8 +39,8 @@ case "${1:-}" in
       fi
     fi
     (cd "$SNAP" && nice -n 10 $PY -m residual_gru.train \
-        --config=configs/v2.json --train_dir="$RUN" \
-        --train_data="$DATA/he32_bsds2/train-*,$DATA/he32_urban2/train-*,$DATA/he32_urban1/train-*" \
+        --config="$CONFIG" --train_dir="$RUN" \
+        --train_data="$DATA/${TILES}_bsds2/train-*,$DATA/${TILES}_urban2/train-*,$DATA/${TILES}_urban1/train-*" \
         --val_data="$DATA/he32_bsds2/val.tfrecord,$DATA/he32_urban2/val.tfrecord,$DATA/he32_urban1/val.tfrecord" \
         --seed=1 --threads="$THREADS" --checkpoint_secs=600 --val_steps=1000 --log_steps=100 \
         ${STOP_AFTER_SECS:+--stop_after_secs=$STOP_AFTER_SECS}) \
