@@ -10,6 +10,7 @@
 # Environment (defaults are this machine's):
 #   RUN      the run folder (outside the repository)      (/work/runs/v2)
 #   DATA     the v1 run's HE tiles (runs/v1/COMMAND.md)    (/work/data/v1)
+#   VAL      where the validation tiles are (always the HE sets) (/work/data/v1)
 #   TRAIN    ../shared/data/train, for eval                (/work/shared/data/train)
 #   TILES    which tile sets of DATA: he32 (the v1 run's high-entropy quarter)
 #            or all32 (every tile position, built as in runs/v2/TRIALS.md)  (he32)
@@ -20,6 +21,7 @@
 set -euo pipefail
 RUN=${RUN:-/work/runs/v2}
 DATA=${DATA:-/work/data/v1}
+VAL=${VAL:-/work/data/v1}
 TRAIN=${TRAIN:-/work/shared/data/train}
 SNAP=${SNAP:-.}
 THREADS=${THREADS:-1}
@@ -41,7 +43,7 @@ case "${1:-}" in
     (cd "$SNAP" && nice -n 10 $PY -m residual_gru.train \
         --config="$CONFIG" --train_dir="$RUN" \
         --train_data="$DATA/${TILES}_bsds2/train-*,$DATA/${TILES}_urban2/train-*,$DATA/${TILES}_urban1/train-*" \
-        --val_data="$DATA/he32_bsds2/val.tfrecord,$DATA/he32_urban2/val.tfrecord,$DATA/he32_urban1/val.tfrecord" \
+        --val_data="$VAL/he32_bsds2/val.tfrecord,$VAL/he32_urban2/val.tfrecord,$VAL/he32_urban1/val.tfrecord" \
         --seed=1 --threads="$THREADS" --checkpoint_secs=600 --val_steps=1000 --log_steps=100 \
         ${STOP_AFTER_SECS:+--stop_after_secs=$STOP_AFTER_SECS}) \
         >> "$RUN/train_log.txt" 2>&1
