@@ -20,7 +20,8 @@ from compression import container, errors, images, metrics, registry
 
 
 def compress(image, iterations=None, model=None, target_bpp=None,
-             target_msssim=None, entropy_coding=None, progress=False):
+             target_msssim=None, entropy_coding=None, progress=False,
+             tile_size=None):
   """Compresses an image to the bytes of a container file.
 
   Args:
@@ -38,8 +39,13 @@ def compress(image, iterations=None, model=None, target_bpp=None,
       whenever the model has one); the file is written raw instead when
       that is smaller. ``target_bpp`` counts the sizes of the files it
       would write, entropy coded or not.
-    progress: show a progress bar (one step per iteration) on stderr when
-      encoding takes over two seconds; the API prints nothing otherwise.
+    progress: show a progress bar (one step per iteration of each tile) on
+      stderr when encoding takes over two seconds; the API prints nothing
+      otherwise.
+    tile_size: code the image in square tiles of this many pixels (a
+      multiple of 32), each without its neighbours, so that memory is
+      bounded by the tile; 0: the whole image at once. None: whole up to
+      one megapixel (and when it fits in memory), else tiles of 512.
   """
   if target_bpp is not None and target_msssim is not None:
     raise errors.CodecError("Give target_bpp or target_msssim, not both.")
@@ -60,32 +66,39 @@ def compress(image, iterations=None, model=None, target_bpp=None,
     iterations = chosen.check_iterations(
         chosen.max_iterations if iterations is None else iterations)
   _check_flag("progress", progress)
-  with _progress_bar(progress, iterations, "encoding") as step:
-    bits = chosen.encode(pixels, iterations, step)
+  tile_size = chosen.tile_size_for(width, height, tile_size)
+  with _progress_bar(progress, "encoding") as step:
+    bits = chosen.encode(pixels, iterations, step, tile_size)
   if target_bpp is not None:
     bits = bits[:_iterations_for_bpp(target_bpp, width, height, chosen,
-                                     bits, entropy_coding)]
+                                     bits, entropy_coding, tile_size)]
   if target_msssim is not None:
-    every = chosen.decode(bits, width, height, progressive=True)
+    every = chosen.decode(bits, width, height, progressive=True,
+                          tile_size=tile_size)
     iterations = len(bits)
     for k in range(len(bits)):
       if metrics.msssim(pixels, every[k]) >= target_msssim:
         iterations = k + 1
         break
     bits = bits[:iterations]
-  return chosen.pack(bits, width, height, entropy_coding)
+  return chosen.pack(bits, width, height, entropy_coding, tile_size)
 
 
 @contextlib.contextmanager
-def _progress_bar(show, total, what):
-  """Yields a progress(t) callback for Codec.encode/decode, or None."""
+def _progress_bar(show, what):
+  """Yields a progress(done, total) callback for Codec.encode/decode, or
+  None."""
   if not show:
     yield None
     return
-  bar = tqdm(total=total, desc=what, unit="iteration", file=sys.stderr,
-             delay=2, leave=False)
+  bar = tqdm(desc=what, unit="iteration", file=sys.stderr, delay=2,
+             leave=False)
+
+  def step(done, total):
+    bar.total = total
+    bar.update(done - bar.n)
   try:
-    yield lambda t: bar.update(t - bar.n)
+    yield step
   finally:
     bar.close()
 
@@ -96,11 +109,12 @@ def _check_flag(name, value):
 
 
 def _iterations_for_bpp(target_bpp, width, height, model, bits,
-                        entropy_coding):
+                        entropy_coding, tile_size):
   """The most iterations whose file (as pack writes it: entropy coded when
   that is smaller, header included) stays at or under target_bpp."""
   bpp = [8.0 * size / (width * height)
-         for size in model.file_sizes(bits, width, height, entropy_coding)]
+         for size in model.file_sizes(bits, width, height, entropy_coding,
+                                      tile_size)]
   fits = [k for k, b in enumerate(bpp, 1) if b <= target_bpp]
   if not fits:
     raise errors.CodecError(
@@ -161,7 +175,7 @@ def decompress(data, iterations=None, model=None, progressive=False,
       raise errors.CodecError(f"The file holds only {c.iterations} "
                               f"iterations, not {iterations}.")
     c = c.truncated(iterations)
-  with _progress_bar(progress, c.iterations, "decoding") as step:
+  with _progress_bar(progress, "decoding") as step:
     return chosen.decompress(c, progressive, step)
 
 
@@ -175,6 +189,7 @@ def info(data, model=None):
   c = read(data, model)
   report = {"width": c.width, "height": c.height,
             "iterations": c.iterations, "model_id": c.model_id,
+            "tile_size": c.tile_size,
             "payload": container.PAYLOAD_NAMES[c.payload_type],
             "nominal_bpp": c.geometry.nominal_bpp(c.iterations),
             **c.size_report()}

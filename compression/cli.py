@@ -13,8 +13,8 @@ import time
 
 from tqdm import tqdm
 
-from compression import (anchors, api, errors, evaluation, images, metrics,
-    reference, registry, speed, thumbnails)
+from compression import (anchors, api, container, errors, evaluation, images,
+                         metrics, reference, registry, speed, thumbnails)
 from residual_gru import images as image_loader
 from residual_gru import quiet
 
@@ -89,6 +89,12 @@ def _parser():
                   help="Store the bits as they are, without entropy coding "
                   "(default: entropy code when the model has an entropy "
                   "model and that makes the file smaller).")
+  sp.add_argument("--tile-size", type=int, default=None,
+                  help="Code the image in square tiles of this many pixels "
+                  "(a multiple of 32), each without its neighbours, so "
+                  "memory stays bounded by the tile; 0: the whole image "
+                  "at once (default: whole up to one megapixel, else "
+                  "tiles of 512).")
   model_arg(sp)
 
   sp = sub.add_parser("decode", help=".rnc file(s) -> PNG image(s).")
@@ -152,6 +158,10 @@ def _parser():
   sp.add_argument("--entropy", action="store_true",
                   help="Also our codec with entropy coding (needs a model "
                   "with an entropy model).")
+  sp.add_argument("--tile_size", type=int, default=None,
+                  help="Our codec's tiles, as encode's --tile-size (default: "
+                  "its choice per image: whole up to one megapixel); e.g. "
+                  "256 against 0 measures what tile borders cost.")
   model_arg(sp)
 
   sp = sub.add_parser("speed", help="Encode/decode time and peak memory of "
@@ -283,7 +293,7 @@ def cmd_encode(args):
                         target_bpp=args.target_bpp,
                         target_msssim=args.target_msssim,
                         entropy_coding=False if args.raw else None,
-                        progress=progress)
+                        progress=progress, tile_size=args.tile_size)
     images.write_atomic(dst, data)
     info = api.info(data)
     print(f"{src} -> {dst}: {info['iterations']} iterations, "
@@ -324,7 +334,9 @@ def cmd_info(args):
     if args.json:
       print(json.dumps({"file": path, **report}))
       continue
-    print(f"{path}: {report['width']}x{report['height']}, "
+    tiles = (f" in {report['tile_size']}-pixel tiles"
+             if report["tile_size"] else "")
+    print(f"{path}: {report['width']}x{report['height']}{tiles}, "
           f"{report['iterations']} iterations, model {report['model']} "
           f"(id {report['model_id']}), {report['payload']} payload\n"
           f"  {report['total_bytes']} bytes = {report['header_bytes']} header "
@@ -380,6 +392,8 @@ def cmd_eval(args):
     raise UsageError(complaint)
   if args.workers < 0:
     raise UsageError("--workers must be 0 or more.")
+  if args.tile_size is not None:
+    container.check_tile_size(args.tile_size)  # before any image is coded
   if args.downscale < 1 or not 0 <= args.held_out_fraction <= 1:
     raise UsageError("--downscale must be 1 or more and "
                      "--held_out_fraction 0 to 1.")
@@ -404,7 +418,8 @@ def cmd_eval(args):
       output_dir = output_dir.replace("{step}", str(step))
   t0 = time.time()
   result = evaluation.evaluate(paths, codecs, output_dir, model,
-                               args.workers, args.entropy, args.downscale)
+                               args.workers, args.entropy, args.downscale,
+                               args.tile_size)
   print(f"{len(paths)} images, {len(result['rows'])} encodings in "
         f"{time.time() - t0:.0f} s -> {output_dir}")
   for codec, entry in sorted(result["summary"].items()):

@@ -24,14 +24,23 @@ import numpy as np
 from compression import container, errors
 from residual_gru import codes
 
-# Memory that coding holds per pixel, for a network of channel multiplier
-# 0.25 (v0, v1), scaled by the model's: the whole image's recurrent states
-# at once, until tiled coding exists. Measured peak resident memory above
-# the loaded model at 16 iterations: decoding 1.05 KB per pixel (256x256 and
-# 512x512), encoding 0.7 KB; `rnn-codec speed` saw 1.9 KB for an encode and
-# a decode of a Kodak image (BUILD-notes.md, "Memory"). 2 KB keeps a margin.
+# Memory that the network holds per pixel of what it codes at once (the
+# whole image, or one tile), for a network of channel multiplier 0.25 (v0,
+# v1), scaled by the model's. Measured peak resident memory above the loaded
+# model at 16 iterations: decoding 1.05 KB per pixel (256x256 and 512x512),
+# encoding 0.7 KB; `rnn-codec speed` saw 1.9 KB for an encode and a decode
+# of a Kodak image (BUILD-notes.md, "Memory"). 2 KB keeps a margin.
 BYTES_PER_PIXEL = 2048
+# What grows with the whole image however it is tiled: the pixels in and
+# out (3 + 3 bytes), the codes (iterations * bits / stride^2 / 8 bytes, 2 at
+# 16 iterations), the tile being copied out, and a margin.
+IMAGE_BYTES_PER_PIXEL = 12
 MEMORY_LIMIT_ENV = "RNN_CODEC_MEMORY_LIMIT_MB"
+# Images up to this many pixels are coded whole (version-1 files, every
+# result and golden file from before tiled coding); larger ones in tiles of
+# DEFAULT_TILE_SIZE (BUILD-notes.md, "Tiled coding": what the borders cost).
+UNTILED_MAX_PIXELS = 1 << 20
+DEFAULT_TILE_SIZE = 512
 
 
 def memory_limit_mb():
@@ -80,24 +89,49 @@ class Codec:
   def max_iterations(self):
     return self.network.config.iterations
 
-  def memory_needed_mb(self, width, height):
-    """Estimated memory to encode or decode a width x height image."""
+  def memory_needed_mb(self, width, height, tile_size=0, frames=1):
+    """Estimated memory to encode or decode a width x height image, whole
+    or in tiles of tile_size (``frames`` decoded images kept: the
+    progressive decode keeps one per iteration)."""
     config = getattr(self.network, "config", None)
     scale = 1.0
     if config is not None and hasattr(config, "decoder_depth"):
       scale = config.decoder_depth(512) / 128.0  # 128 at multiplier 0.25
-    return width * height * BYTES_PER_PIXEL * scale / 2**20
+    box = width * height
+    if tile_size:
+      box = min(tile_size, width) * min(tile_size, height)
+    image = width * height * (IMAGE_BYTES_PER_PIXEL + 3 * (frames - 1))
+    return (box * BYTES_PER_PIXEL * scale + image) / 2**20
 
-  def check_memory(self, width, height, what="Coding"):
+  def check_memory(self, width, height, what="Coding", tile_size=0,
+                   frames=1):
     """Refuses, before anything is allocated, an image whose coding would
     not fit in memory_limit_mb()."""
     limit = memory_limit_mb()
-    need = self.memory_needed_mb(width, height)
+    need = self.memory_needed_mb(width, height, tile_size, frames)
     if limit is not None and need > limit:
+      hint = "code a smaller image"
+      if not tile_size:
+        hint = "code it in tiles, or a smaller image"
       raise errors.ImageTooLargeError(
           f"{what} a {width}x{height} image needs about {need:,.0f} MB of "
           f"memory; {limit:,.0f} MB are available (set {MEMORY_LIMIT_ENV} "
-          "to change the limit, or code a smaller image).")
+          f"to change the limit, or {hint}).")
+
+  def tile_size_for(self, width, height, tile_size=None):
+    """The tile size to code an image with: ``tile_size`` if given (0: the
+    whole image), else the whole image when it is small enough
+    (UNTILED_MAX_PIXELS) and fits in memory, else DEFAULT_TILE_SIZE."""
+    if tile_size is not None:
+      tile_size = container.check_tile_size(tile_size)
+      # One tile covering the image is the whole image (a version-1 file).
+      return 0 if tile_size >= max(width, height) else tile_size
+    if width * height <= UNTILED_MAX_PIXELS:
+      limit = memory_limit_mb()
+      if limit is None or self.memory_needed_mb(width, height) <= limit:
+        return 0
+    return 0 if DEFAULT_TILE_SIZE >= max(width, height) else \
+        DEFAULT_TILE_SIZE
 
   def check_iterations(self, iterations, what="iterations"):
     limit = self.max_iterations
@@ -113,38 +147,84 @@ class Codec:
   # -- codes ------------------------------------------------------------------
 
   @contextlib.contextmanager
-  def _reporting(self, name, progress):
-    """Yields the network's ``name`` function, or its reporting twin wired
-    to ``progress(t)`` when one is asked for and the network has one."""
+  def _reporting(self, name, progress, parts=1, iterations=1):
+    """Yields a function running the network's ``name`` function once per
+    tile, or its reporting twin wired to ``progress(done, total)`` when one
+    is asked for and the network has one (``parts`` tiles of
+    ``iterations`` each)."""
     net = self.network
     if progress is None or not hasattr(net, name + "_reporting"):
       yield getattr(net, name)
       return
+    fn = getattr(net, name + "_reporting")
+    total = parts * iterations
+    finished = [0]  # tiles done
+
+    def run(*args):
+      result = fn(*args)
+      finished[0] += 1
+      return result
+
     with self._progress_lock:
-      net.progress = progress
+      net.progress = lambda t: progress(finished[0] * iterations + t, total)
       try:
-        yield getattr(net, name + "_reporting")
+        yield run
       finally:
         net.progress = None
 
-  def encode(self, pixels, iterations, progress=None):
-    """uint8 H x W x 3 -> uint8 {0,1} codes [iterations, h, w, 32].
+  def encode(self, pixels, iterations, progress=None, tile_size=0):
+    """uint8 H x W x 3 -> uint8 {0,1} codes [iterations, h, w, bits], the
+    whole image at once or tile by tile (each tile's codes made without its
+    neighbours, in its place in the code map).
 
-    ``progress(t)``, if given, is called as iteration t ends (the same bits).
+    ``progress(done, total)``, if given, is called as each iteration of
+    each tile ends (the same bits).
     """
-    self.check_memory(pixels.shape[1], pixels.shape[0], "Encoding")
-    with self._reporting("compress", progress) as fn:
-      bits, _ = fn(pixels, np.int32(iterations))
-    return bits.numpy()
+    height, width = pixels.shape[:2]
+    self.check_memory(width, height, "Encoding", tile_size)
+    boxes = container.tiles(width, height, tile_size)
+    stride = self.geometry.stride
+    out = None
+    with self._reporting("compress", progress, len(boxes),
+                         iterations) as run:
+      for x, y, w, h in boxes:
+        bits, _ = run(pixels[y:y + h, x:x + w], np.int32(iterations))
+        if len(boxes) == 1:
+          return bits.numpy()
+        if out is None:
+          map_h, map_w = self.geometry.map_size(width, height)
+          out = np.empty((iterations, map_h, map_w, bits.shape[-1]),
+                         np.uint8)
+        out[:, y // stride:y // stride + bits.shape[1],
+            x // stride:x // stride + bits.shape[2]] = bits.numpy()
+    return out
 
-  def decode(self, bits, width, height, progressive=False, progress=None):
-    """Codes [n, h, w, 32] -> uint8 H x W x 3 (or [n, H, W, 3] if progressive);
-    ``progress(t)`` as in ``encode`` (single images only)."""
-    self.check_memory(width, height, "Decoding")
+  def decode(self, bits, width, height, progressive=False, progress=None,
+             tile_size=0):
+    """Codes [n, h, w, bits] -> uint8 H x W x 3 (or [n, H, W, 3] if
+    progressive), tile by tile when the codes were made so; ``progress``
+    as in ``encode``."""
+    bits = np.asarray(bits, np.uint8)
+    self.check_memory(width, height, "Decoding", tile_size,
+                      len(bits) if progressive else 1)
+    boxes = container.tiles(width, height, tile_size)
+    stride = self.geometry.stride
     name = "decompress_progressive" if progressive else "decompress"
-    with self._reporting(name, progress) as fn:
-      return fn(np.asarray(bits, np.uint8), np.int32(height),
-                np.int32(width)).numpy()
+    shape = (len(bits), height, width, 3) if progressive else (height, width,
+                                                                3)
+    out = None
+    with self._reporting(name, progress, len(boxes), len(bits)) as run:
+      for x, y, w, h in boxes:
+        map_h, map_w = self.geometry.map_size(w, h)
+        part = bits[:, y // stride:y // stride + map_h,
+                    x // stride:x // stride + map_w]
+        pixels = run(part, np.int32(h), np.int32(w)).numpy()
+        if len(boxes) == 1:
+          return pixels
+        if out is None:
+          out = np.empty(shape, np.uint8)
+        out[..., y:y + h, x:x + w, :] = pixels
+    return out
 
   # -- files ------------------------------------------------------------------
 
@@ -154,40 +234,46 @@ class Codec:
     return (self.entropy is not None and entropy_coding is not False and
             len(bits) <= self.entropy[1].config.coded_layers)
 
-  def _raw(self, bits, width, height):
+  def _raw(self, bits, width, height, tile_size=0):
     return container.Container(
         model_id=self.model_id, width=width, height=height,
-        segments=container.pack_bits(bits), geometry=self.geometry)
+        segments=container.pack_bits(bits), geometry=self.geometry,
+        tile_size=tile_size)
 
-  def entropy_coded(self, bits, width, height):
+  def entropy_coded(self, bits, width, height, tile_size=0):
     """The range-coded Container of the codes, whatever its size (``pack``
-    writes it only when it is smaller than raw)."""
+    writes it only when it is smaller than raw). A tiled image's code map
+    is coded whole, like any other: the BinaryRNN's context crosses tile
+    borders, and its memory is that of the code map (1/256 of the pixels)."""
     from entropy_coder import coding
     entropy_id, engine = self.entropy
     return container.Container(
         model_id=self.model_id, width=width, height=height,
         segments=coding.encode(engine, np.asarray(bits, np.uint8)),
-        payload_type=container.ENTROPY_CODED, entropy_id=entropy_id)
+        payload_type=container.ENTROPY_CODED, entropy_id=entropy_id,
+        tile_size=tile_size)
 
-  def pack(self, bits, width, height, entropy_coding=None):
+  def pack(self, bits, width, height, entropy_coding=None, tile_size=0):
     """Codes [n, h, w, 32] -> file bytes, range coded when the model can
-    and that is smaller: never an entropy-coded file larger than raw."""
-    raw = self._raw(bits, width, height).to_bytes()
+    and that is smaller: never an entropy-coded file larger than raw.
+    ``tile_size``: the tiles ``encode`` made the codes in (0: whole)."""
+    raw = self._raw(bits, width, height, tile_size).to_bytes()
     if not self._uses_entropy(bits, entropy_coding):
       return raw
-    coded = self.entropy_coded(bits, width, height).to_bytes()
+    coded = self.entropy_coded(bits, width, height, tile_size).to_bytes()
     return coded if len(coded) <= len(raw) else raw
 
-  def file_sizes(self, bits, width, height, entropy_coding=None):
+  def file_sizes(self, bits, width, height, entropy_coding=None,
+                 tile_size=0):
     """Bytes of the file ``pack`` writes for each prefix of the codes:
     [size with 1 iteration, ..., with len(bits)]. The range coder codes
     each iteration given the earlier ones only, so one encode of all of
     them gives every prefix's segments."""
-    raw = self._raw(bits, width, height)
+    raw = self._raw(bits, width, height, tile_size)
     sizes = [len(dataclasses.replace(raw, segments=raw.segments[:k])
                  .to_bytes()) for k in range(1, len(bits) + 1)]
     if self._uses_entropy(bits, entropy_coding):
-      coded = self.entropy_coded(bits, width, height)
+      coded = self.entropy_coded(bits, width, height, tile_size)
       for k in range(1, len(bits) + 1):
         prefix = dataclasses.replace(coded, segments=coded.segments[:k])
         sizes[k - 1] = min(sizes[k - 1], len(prefix.to_bytes()))
@@ -203,19 +289,22 @@ class Codec:
           f"The file is entropy coded with entropy model {c.entropy_id}, "
           f"which model {self.name} does not have.")
     from entropy_coder import coding
-    h, w = container.code_map_size(c.width, c.height)
+    h, w = container.code_map_size(c.width, c.height, self.geometry)
     try:
       return coding.decode(self.entropy[1], c.segments, h, w)
     except (ValueError, RuntimeError, AssertionError) as e:
       # constriction's range decoder asserts on data no encoder could write.
       raise errors.FormatError(f"The entropy-coded payload is invalid: {e}")
 
-  def compress(self, pixels, iterations, entropy_coding=None, progress=None):
-    """uint8 H x W x 3 -> the bytes of a container file."""
+  def compress(self, pixels, iterations, entropy_coding=None, progress=None,
+               tile_size=None):
+    """uint8 H x W x 3 -> the bytes of a container file (``tile_size``: as
+    ``tile_size_for`` chooses)."""
     iterations = self.check_iterations(iterations)
     height, width = pixels.shape[:2]
-    return self.pack(self.encode(pixels, iterations, progress), width,
-                     height, entropy_coding)
+    tile_size = self.tile_size_for(width, height, tile_size)
+    return self.pack(self.encode(pixels, iterations, progress, tile_size),
+                     width, height, entropy_coding, tile_size)
 
   def decompress(self, data, progressive=False, progress=None):
     """Container bytes (or a parsed Container) -> uint8 image(s)."""
@@ -229,6 +318,8 @@ class Codec:
       raise errors.FormatError(
           f"The file holds {c.iterations} iterations; its model makes at "
           f"most {self.max_iterations}.")
-    self.check_memory(c.width, c.height, "Decoding")  # before entropy decoding
+    # Before entropy decoding:
+    self.check_memory(c.width, c.height, "Decoding", c.tile_size,
+                      c.iterations if progressive else 1)
     return self.decode(self.unpack(c), c.width, c.height, progressive,
-                       progress)
+                       progress, c.tile_size)

@@ -6,13 +6,15 @@ its own CRC-16, so a prefix of segments is itself a complete coarser image
 picture.
 
   magic       3 bytes  b"RNC"
-  version     1 byte   1
+  version     1 byte   1 (one tile: the whole image) or 2 (tiled)
   flags       1 byte   bits 0-1 payload type (0 raw bits, 1 entropy coded);
                        bits 2-7 reserved, must be 0
   model_id    varint   which image model made the codes
   entropy_id  varint   only when the payload is entropy coded
   width       varint   original image width in pixels (>= 1)
   height      varint   original image height in pixels (>= 1)
+  tile_size   varint   only in version 2: the side of the square tiles the
+                       image was coded in, independently (a multiple of 32)
   iterations  varint   number of segments that follow (1..MAX_ITERATIONS)
   lengths     varints  only when entropy coded: each segment's byte length
                        (a positive multiple of 4: whole range-coder words)
@@ -24,6 +26,11 @@ in row-major order, packed with numpy.packbits (most significant bit first;
 bit 1 is code +1), so its length follows from the image size. The 2016
 thumbnail networks' code maps have their own shape (residual_gru.codes:
 the model id says which network, and so which geometry).
+
+A tiled file (version 2) has the same segments: tiles are multiples of 32
+pixels, so their code maps put side by side are exactly the whole image's
+code map; each tile's codes were made (and are decoded) without its
+neighbours, which bounds memory by the tile, not the image.
 """
 
 import binascii
@@ -35,14 +42,20 @@ from compression import errors
 from residual_gru import codes
 
 MAGIC = b"RNC"
-VERSION = 1
+VERSION = 1          # untiled files (every file before tiled coding)
+TILED_VERSION = 2    # adds the tile_size field
+VERSIONS = (VERSION, TILED_VERSION)
+# Tile sides are multiples of every network's padding block (32 and 8), so
+# the tiles' code maps tile the image's code map exactly.
+TILE_GRID = 32
 RAW, ENTROPY_CODED = 0, 1
 PAYLOAD_NAMES = {RAW: "raw", ENTROPY_CODED: "entropy-coded"}
 MAX_ITERATIONS = 64
 MAX_SIDE = 1 << 16
-# Decoding holds the recurrent states of the whole image at once; this keeps
-# the default model under about 10 GB of memory (see README, "Limits").
-MAX_PIXELS = 1 << 24
+# 134 megapixels: tiled coding bounds the networks' memory by the tile; the
+# image, its codes and the decoded pixels (about 8 bytes per pixel at 16
+# iterations) are what grow with it (see README, "Limits").
+MAX_PIXELS = 1 << 27
 BITS = 32
 FULL_RESOLUTION = codes.FULL_RESOLUTION
 
@@ -68,8 +81,32 @@ def check_size(width, height):
     raise errors.InputError(f"Empty image ({width}x{height}).")
   if width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS:
     raise errors.ImageTooLargeError(
-        f"A {width}x{height} image is over the limit of {MAX_PIXELS} pixels "
-        f"({MAX_SIDE} per side); tiled coding does not exist yet.")
+        f"A {width}x{height} image is over the limit of {MAX_PIXELS:,} "
+        f"pixels ({MAX_SIDE} per side).")
+
+
+def check_tile_size(tile_size):
+  """0 (the whole image) or a positive multiple of TILE_GRID up to MAX_SIDE."""
+  if isinstance(tile_size, bool) or not isinstance(tile_size,
+                                                   (int, np.integer)):
+    raise errors.CodecError(f"tile_size must be a whole number of pixels, "
+                            f"not {tile_size!r}.")
+  if tile_size and (tile_size < 0 or tile_size % TILE_GRID or
+                    tile_size > MAX_SIDE):
+    raise errors.CodecError(
+        f"tile_size must be a multiple of {TILE_GRID} from {TILE_GRID} to "
+        f"{MAX_SIDE} (or 0 for the whole image), not {tile_size}.")
+  return int(tile_size)
+
+
+def tiles(width, height, tile_size):
+  """(x, y, w, h) of each tile in row-major order: one box, the whole
+  image, when tile_size is 0 or the image fits in one tile."""
+  if not tile_size:
+    return [(0, 0, width, height)]
+  return [(x, y, min(tile_size, width - x), min(tile_size, height - y))
+          for y in range(0, height, tile_size)
+          for x in range(0, width, tile_size)]
 
 
 def _put_varint(out, value):
@@ -118,6 +155,7 @@ class Container:
   segments: list
   payload_type: int = RAW
   entropy_id: int = 0
+  tile_size: int = 0   # 0: coded whole (version 1)
   # Not stored: the model id implies it (residual_gru.codes).
   geometry: codes.CodeGeometry = FULL_RESOLUTION
 
@@ -127,13 +165,15 @@ class Container:
 
   def header_bytes(self):
     out = bytearray(MAGIC)
-    out.append(VERSION)
+    out.append(TILED_VERSION if self.tile_size else VERSION)
     out.append(self.payload_type)
     _put_varint(out, self.model_id)
     if self.payload_type == ENTROPY_CODED:
       _put_varint(out, self.entropy_id)
     _put_varint(out, self.width)
     _put_varint(out, self.height)
+    if self.tile_size:
+      _put_varint(out, self.tile_size)
     _put_varint(out, self.iterations)
     if self.payload_type == ENTROPY_CODED:
       for segment in self.segments:
@@ -170,6 +210,7 @@ class Container:
 
   def _validate(self):
     check_size(self.width, self.height)
+    check_tile_size(self.tile_size)
     if not 1 <= self.iterations <= MAX_ITERATIONS:
       raise errors.CodecError(
           f"A file holds 1 to {MAX_ITERATIONS} iterations, not "
@@ -196,10 +237,10 @@ def parse(data, geometry_for=None):
   r = _Reader(data)
   r.take(len(MAGIC), "magic")
   version = r.take(1, "version")[0]
-  if version != VERSION:
+  if version not in VERSIONS:
     raise errors.UnsupportedVersionError(
         f"Format version {version} is not supported (this codec reads "
-        f"version {VERSION}); upgrade the codec.")
+        f"versions {VERSION} and {TILED_VERSION}); upgrade the codec.")
   flags = r.take(1, "flags")[0]
   payload_type = flags & 0x03
   if flags & ~0x03 or payload_type not in PAYLOAD_NAMES:
@@ -208,10 +249,14 @@ def parse(data, geometry_for=None):
   entropy_id = r.varint("entropy model id") if payload_type else 0
   width = r.varint("width")
   height = r.varint("height")
+  tile_size = r.varint("tile size") if version == TILED_VERSION else 0
   iterations = r.varint("iteration count")
   # Check the size claims before reading (or allocating) anything else.
   try:
     check_size(width, height)
+    if version == TILED_VERSION and not tile_size:
+      raise errors.CodecError("a tiled file with tile size 0.")
+    check_tile_size(tile_size)
   except errors.CodecError as e:
     raise errors.FormatError(f"The header is invalid: {e}")
   if not 1 <= iterations <= MAX_ITERATIONS:
@@ -248,7 +293,8 @@ def parse(data, geometry_for=None):
         f"{len(data) - r.pos} unexpected bytes after the last iteration.")
   return Container(model_id=model_id, width=width, height=height,
                    segments=segments, payload_type=payload_type,
-                   entropy_id=entropy_id, geometry=geometry)
+                   entropy_id=entropy_id, tile_size=tile_size,
+                   geometry=geometry)
 
 
 def pack_bits(bits):

@@ -66,38 +66,43 @@ def run_anchor(codec, path, downscale=1):
   return rows
 
 
-def run_ours(path, model=None, entropy=False, downscale=1):
-  """Iterations 1..16 of our codec on one image -> rows (real file sizes)."""
+def run_ours(path, model=None, entropy=False, downscale=1, tile_size=None):
+  """Iterations 1..16 of our codec on one image -> rows (real file sizes);
+  ``tile_size`` as the API's (None: the codec's choice for the size)."""
   chosen = registry.get(model).codec
   original = _load(path, downscale)
   height, width = original.shape[:2]
   n = chosen.max_iterations
+  tile_size = chosen.tile_size_for(width, height, tile_size)
   t0 = time.perf_counter()
-  bits = chosen.encode(original, n)
-  every = chosen.decode(bits, width, height, progressive=True)
+  bits = chosen.encode(original, n, tile_size=tile_size)
+  every = chosen.decode(bits, width, height, progressive=True,
+                        tile_size=tile_size)
   seconds = time.perf_counter() - t0
   name = "ours-entropy" if entropy else "ours"
   rows = []
   for k in range(1, n + 1):
     data = chosen.pack(bits[:k], width, height,
-                       entropy_coding=True if entropy else False)
+                       entropy_coding=True if entropy else False,
+                       tile_size=tile_size)
     header = len(container.parse(
         data, lambda _: chosen.geometry).header_bytes())
     rows.append({"codec": name, "image": os.path.basename(path), "knob": k,
                  "bytes": len(data), "header_bytes": header,
                  "bpp": 8.0 * len(data) / (width * height),
                  "nominal_bpp": chosen.geometry.nominal_bpp(k),
+                 "tile_size": tile_size,
                  "seconds": seconds,
                  **_scores(original, every[k - 1])})
   return rows
 
 
 def _task(args):
-  kind, path, model, entropy, downscale = args
+  kind, path, model, entropy, downscale, tile_size = args
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   if kind in ("ours", "ours-entropy"):
     quiet.import_tensorflow()
-    return run_ours(path, model, entropy, downscale)
+    return run_ours(path, model, entropy, downscale, tile_size)
   return run_anchor(kind, path, downscale)
 
 
@@ -185,11 +190,12 @@ def _model_record(model):
 
 
 def evaluate(image_paths, codecs, output_dir, model=None, workers=2,
-             entropy=False, downscale=1):
+             entropy=False, downscale=1, tile_size=None):
   """Runs every codec on every image in worker processes; writes outputs.
 
   ``downscale``: box-downscale every image by this integer first (held-out
   images of JPEG training sources are scored at the size they train at).
+  ``tile_size``: our codec's tiles (None: its choice per image size).
   """
   os.makedirs(output_dir, exist_ok=True)
   if "ours" in codecs:
@@ -198,11 +204,12 @@ def evaluate(image_paths, codecs, output_dir, model=None, workers=2,
   for codec in codecs:
     for path in image_paths:
       if codec == "ours":
-        tasks.append(("ours", path, model, False, downscale))
+        tasks.append(("ours", path, model, False, downscale, tile_size))
         if entropy:
-          tasks.append(("ours-entropy", path, model, True, downscale))
+          tasks.append(("ours-entropy", path, model, True, downscale,
+                        tile_size))
       else:
-        tasks.append((codec, path, None, False, downscale))
+        tasks.append((codec, path, None, False, downscale, None))
   rows, failures = [], []
   if workers == 0:  # in this process (tests, debugging)
     bar = tqdm(tasks, unit="task", file=sys.stderr)

@@ -3,7 +3,8 @@ r"""Fuzzing the decoder: real files, mutated, must decode or fail cleanly.
   python -m compression.fuzz --mutants=100000 --output_dir=runs/fuzz/long
 
 A corpus of real encodes (the bundled models, raw and entropy coded,
-several image sizes and iteration counts) is mutated in the ways a damaged
+several image sizes and iteration counts, whole and in 32-pixel tiles) is
+mutated in the ways a damaged
 or hostile file differs from a good one:
 
   bit_flip        1-8 random bits flipped anywhere
@@ -12,7 +13,8 @@ or hostile file differs from a good one:
                   of the smallest file too)
   append          1-64 junk bytes appended
   header_field    one header field (version, flags, model id, entropy id,
-                  width, height, iteration count, a segment length) set to
+                  width, height, tile size, iteration count, a segment
+                  length) set to
                   0, 1, its maximum or 2^31, the header CRC recomputed
   payload         bytes of one segment flipped, overwritten, dropped or
                   added, its CRC (and for entropy-coded files its length in
@@ -53,6 +55,7 @@ MUTATORS = ("bit_flip", "byte_overwrite", "truncate", "append",
 # mutant decodes in milliseconds, and odd, so that padding is exercised.
 CORPUS_SIZES = ((16, 16), (40, 24), (33, 65))
 CORPUS_ITERATIONS = (1, 3, 16)
+CORPUS_TILE = 32  # images over one tile are also coded in tiles (version 2)
 
 
 class Hang(Exception):
@@ -61,7 +64,7 @@ class Hang(Exception):
 
 def corpus(models=None):
   """[(name, bytes)]: real files of every bundled model (raw and entropy
-  coded) for each size and iteration count of CORPUS_*."""
+  coded, whole and tiled) for each size and iteration count of CORPUS_*."""
   sample = images.load(images.SAMPLE_IMAGE)
   files = []
   for model in models or sorted(registry.bundled().values()):
@@ -70,11 +73,15 @@ def corpus(models=None):
       pixels = sample[:height, :width]
       for iterations in CORPUS_ITERATIONS:
         iterations = min(iterations, codec.max_iterations)
+        tilings = (0, CORPUS_TILE) if max(width, height) > CORPUS_TILE else (0,)
         for entropy in ((False, True) if codec.entropy else (False,)):
-          data = compression.compress(pixels, iterations, model=model,
-                                      entropy_coding=entropy)
-          files.append((f"{model}_{width}x{height}_{iterations}_"
-                        f"{'entropy' if entropy else 'raw'}", data))
+          for tile_size in tilings:
+            data = compression.compress(pixels, iterations, model=model,
+                                        entropy_coding=entropy,
+                                        tile_size=tile_size)
+            files.append((f"{model}_{width}x{height}_{iterations}_"
+                          f"{'entropy' if entropy else 'raw'}"
+                          f"{'_tiled' if tile_size else ''}", data))
   return files
 
 
@@ -98,11 +105,15 @@ def _varint(value):
 
 def _header_fields(c):
   """The header of a parsed container as an ordered dict of field values."""
-  fields = collections.OrderedDict(version=container.VERSION,
-                                   flags=c.payload_type, model_id=c.model_id)
+  version = container.TILED_VERSION if c.tile_size else container.VERSION
+  fields = collections.OrderedDict(version=version, flags=c.payload_type,
+                                   model_id=c.model_id)
   if c.payload_type == container.ENTROPY_CODED:
     fields["entropy_id"] = c.entropy_id
-  fields.update(width=c.width, height=c.height, iterations=c.iterations)
+  fields.update(width=c.width, height=c.height)
+  if c.tile_size:
+    fields["tile_size"] = c.tile_size
+  fields["iterations"] = c.iterations
   if c.payload_type == container.ENTROPY_CODED:
     for i, s in enumerate(c.segments):
       fields[f"length_{i}"] = len(s)
@@ -152,7 +163,8 @@ def _append(rng, data, files):
 _FIELD_VALUES = {"version": (0, 1, 2, 255), "flags": (0, 1, 2, 3, 4, 255),
                  # sizes also within the pixel limit, claimed by a small file
                  "width": (0, 1, 1024, 4096, 65536, (1 << 35) - 1, 1 << 31),
-                 "height": (0, 1, 1024, 4096, 65536, (1 << 35) - 1, 1 << 31)}
+                 "height": (0, 1, 1024, 4096, 65536, (1 << 35) - 1, 1 << 31),
+                 "tile_size": (0, 1, 16, 32, 64, 4096, 65536, 1 << 31)}
 _VARINT_VALUES = (0, 1, (1 << 35) - 1, 1 << 31)  # 0, 1, the maximum, 2^31
 
 

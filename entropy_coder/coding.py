@@ -42,14 +42,37 @@ def encode(engine, bits):
   return segments
 
 
+# The integer model's most confident prediction is P = (CLIP + ONE) /
+# PROB_SCALE = 8188/8192, so no bit costs less than -log2 of it (0.0007
+# bits) and no segment of n bits can be much shorter than n times that:
+# the range coder's 64-bit state lets it end at most two 32-bit words early.
+# Half that bound, less those two words, is what a segment must hold.
+MIN_BITS_PER_SYMBOL = -np.log2((integer.CLIP + integer.ONE) /
+                               integer.PROB_SCALE)
+
+
+def can_hold(segment_bytes, symbols):
+  """Whether a segment of this many bytes could code this many bits."""
+  return 8 * segment_bytes + 64 >= 0.5 * symbols * MIN_BITS_PER_SYMBOL
+
+
 def decode(engine, segments, height, width):
-  """Segments -> bits uint8 {0,1} [len(segments), H, W, D], row by row."""
+  """Segments -> bits uint8 {0,1} [len(segments), H, W, D], row by row.
+
+  A header's claimed size costs nothing until segments long enough to code
+  it are there: shorter ones are refused before anything is allocated.
+  """
   config = engine.config
   depth, hidden = config.layer_depth, config.hidden
   layers = len(segments)
   if layers > config.coded_layers:
     raise EntropyDecodeError(f"{layers} layers, but the entropy model codes "
                              f"{config.coded_layers}.")
+  for k, segment in enumerate(segments):
+    if not can_hold(len(segment), height * width * depth):
+      raise EntropyDecodeError(
+          f"segment {k + 1} ({len(segment)} bytes) is too short to code a "
+          f"{height}x{width} code map.")
   bits = np.zeros((layers, height, width, depth), np.uint8)
   state = np.zeros((height, width, depth))
   shared = (np.zeros((height, width, hidden)),

@@ -189,7 +189,7 @@ def test_not_an_image_and_too_large(tmp_path):
   with pytest.raises(errors.InputError, match="not an image"):
     images.load(str(p))
   big = tmp_path / "big.png"
-  Image.new("L", (5000, 4000)).save(big)
+  Image.new("1", (12000, 12000)).save(big)  # 144 MP: over 2**27 pixels
   with pytest.raises(errors.ImageTooLargeError, match="limit"):
     images.load(str(big))
 
@@ -251,14 +251,19 @@ def test_progress_reports_every_iteration_and_changes_no_bit():
   codec = registry.get(None).codec
   pixels = images.load(images.SAMPLE_IMAGE)[:96, :128]
   seen = []
-  bits = codec.encode(pixels, 5, progress=seen.append)
-  assert seen == [1, 2, 3, 4, 5]
+  report = lambda done, total: seen.append((done, total))
+  bits = codec.encode(pixels, 5, progress=report)
+  assert seen == [(t, 5) for t in range(1, 6)]
   np.testing.assert_array_equal(bits, codec.encode(pixels, 5))
   seen.clear()
-  decoded = codec.decode(bits, 128, 96, progress=seen.append)
-  assert seen == [1, 2, 3, 4, 5]
+  decoded = codec.decode(bits, 128, 96, progress=report)
+  assert seen == [(t, 5) for t in range(1, 6)]
   np.testing.assert_array_equal(decoded, codec.decode(bits, 128, 96))
   assert codec.network.progress is None  # unhooked afterwards
+  # In tiles: every iteration of every tile, counted over the whole image.
+  seen.clear()
+  codec.encode(pixels, 2, progress=report, tile_size=64)
+  assert seen == [(t, 8) for t in range(1, 9)]
 
 
 def test_the_api_prints_nothing_unless_asked(capsys):

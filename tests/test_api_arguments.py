@@ -49,7 +49,7 @@ SETTINGS = settings(max_examples=60, deadline=None, database=None,
 @SETTINGS
 @given(value=ANY, which=st.sampled_from(
     ["image", "iterations", "model", "target_bpp", "target_msssim",
-     "entropy_coding"]))
+     "entropy_coding", "tile_size", "progress"]))
 def test_compress_arguments(value, which):
   kwargs = {"image": _PIXELS, "iterations": 2}
   kwargs[which] = value

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from hypothesis import given, settings, strategies as st
@@ -115,6 +116,25 @@ def test_same_bytes_under_other_kernels_and_thread_counts(engine, env):
 def test_a_segment_of_the_wrong_length_is_an_error(engine):
   with pytest.raises(coding.EntropyDecodeError):
     coding.decode(engine, [b"abc"], 4, 4)
+
+
+def test_a_claimed_code_map_needs_segments_long_enough_to_code_it(engine):
+  """The cheapest bits the model can code cost MIN_BITS_PER_SYMBOL each: a
+  segment of n such bits is longer than the bound asks, and a short segment
+  claiming a huge map is refused before anything is allocated."""
+  import constriction
+  for n in (1000, 100_000, 3_000_000):
+    encoder = constriction.stream.queue.RangeEncoder()
+    p_one = np.full(n, 4 / 8192)  # the integer model's most confident P
+    encoder.encode(np.zeros(n, np.int32), coding._FAMILY, p_one)
+    size = 4 * len(encoder.get_compressed())
+    assert coding.can_hold(size, n)
+    assert 8 * size >= n * coding.MIN_BITS_PER_SYMBOL - 64
+  assert not coding.can_hold(4, 4096 * 4096 * 8)
+  t0 = time.perf_counter()
+  with pytest.raises(coding.EntropyDecodeError, match="too short"):
+    coding.decode(engine, [b"\0" * 8], 8192, 8192)
+  assert time.perf_counter() - t0 < 0.5
 
 
 @pytest.fixture(scope="module")

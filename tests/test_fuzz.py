@@ -17,9 +17,27 @@ def _sample(width, height):
 def test_rebuilding_a_file_from_its_fields_gives_the_same_bytes():
   """The harness edits fields, not bytes: unedited, it rebuilds the file."""
   for entropy in (False, True):
-    data = compression.compress(_sample(40, 24), 3, entropy_coding=entropy)
-    c = container.parse(data)
-    assert fuzz.build(fuzz._header_fields(c), c.segments) == data
+    for tile_size in (0, 32):
+      data = compression.compress(_sample(40, 24), 3, entropy_coding=entropy,
+                                  tile_size=tile_size)
+      c = container.parse(data)
+      assert c.tile_size == tile_size
+      assert fuzz.build(fuzz._header_fields(c), c.segments) == data
+
+
+def test_a_tiled_file_cannot_claim_a_huge_image_with_short_segments():
+  """Tiles bound the network's memory, so a tiled header may claim 134
+  megapixels: its entropy-coded segments must be long enough to code that
+  many bits before anything is decoded."""
+  c = container.parse(compression.compress(_sample(40, 24), 2,
+                                           entropy_coding=True, tile_size=32))
+  fields = fuzz._header_fields(c)
+  fields.update(width=65536, height=2048)
+  data = fuzz.build(fields, c.segments)
+  t0 = time.perf_counter()
+  with pytest.raises(errors.FormatError, match="too short"):
+    compression.decompress(data)
+  assert time.perf_counter() - t0 < 1
 
 
 @pytest.mark.slow
@@ -82,7 +100,8 @@ def test_the_memory_estimate_refuses_what_would_not_fit(monkeypatch):
   wider = codec_lib.Codec(1000, "wider", types.SimpleNamespace(
       config=config_lib.ModelConfig(channel_multiplier=0.5)))
   assert model.network.config.channel_multiplier == 0.25
-  assert wider.memory_needed_mb(64, 64) == pytest.approx(2 * need)
+  network = 64 * 64 * codec_lib.BYTES_PER_PIXEL / 2**20
+  assert wider.memory_needed_mb(64, 64) == pytest.approx(need + network)
 
 
 @pytest.mark.slow
