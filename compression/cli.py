@@ -175,6 +175,11 @@ def _parser():
   sp.add_argument("--repeats", type=int, default=3,
                   help="Timed runs per measurement after a warm-up; the "
                   "median is reported (default 3).")
+  sp.add_argument("--no_warmup", action="store_true",
+                  help="Time the first run too (large images: the model is "
+                  "traced on a tiny image first either way).")
+  sp.add_argument("--iterations", type=int, nargs="+", default=None,
+                  help="Our codec at these iteration counts (default 2 8 16).")
   sp.add_argument("--max_images", type=int, default=0,
                   help="Use only the first N images (0 = all).")
   model_arg(sp)
@@ -443,16 +448,22 @@ def cmd_speed(args):
   if not paths:
     raise UsageError(f"No images in {args.images}.")
   try:
-    rows = speed.run(paths, codecs, args.repeats, args.model, args.threads)
+    if args.repeats < 1:
+      raise UsageError("--repeats must be at least 1.")
+    rows = speed.run(paths, codecs, args.repeats, args.model, args.threads,
+                     args.iterations, not args.no_warmup)
   except RuntimeError as e:
     print(f"error: {e}", file=sys.stderr)
     return 1
   summary = speed.summarize(rows)
   print(f"{'codec':>10} {'setting':>8} {'encode':>8} {'decode':>8} "
-        f"{'peak MB':>8} {'work MB':>8}   (medians over {len(paths)} images)")
+        f"{'enc s/MP':>8} {'dec s/MP':>8} {'peak MB':>8} {'work MB':>8}   "
+        f"(medians over {len(paths)} images)")
   for r in summary:
     print(f"{r['codec']:>10} {r['setting']!s:>8} {r['encode_s']:>7.3f}s "
-          f"{r['decode_s']:>7.3f}s {r['peak_mb']:>8.0f} {r['work_mb']:>8.0f}")
+          f"{r['decode_s']:>7.3f}s {r['encode_s_per_mp']:>8.2f} "
+          f"{r['decode_s_per_mp']:>8.2f} {r['peak_mb']:>8.0f} "
+          f"{r['work_mb']:>8.0f}")
   if args.output:
     images.write_atomic(args.output, json.dumps(
         {"rows": rows, "summary": summary}, indent=1).encode())

@@ -27,10 +27,10 @@ from residual_gru import codes
 # Memory that the network holds per pixel of what it codes at once (the
 # whole image, or one tile), for a network of channel multiplier 0.25 (v0,
 # v1), scaled by the model's. Measured peak resident memory above the loaded
-# model at 16 iterations: decoding 1.05 KB per pixel (256x256 and 512x512),
-# encoding 0.7 KB; `rnn-codec speed` saw 1.9 KB for an encode and a decode
-# of a Kodak image (BUILD-notes.md, "Memory"). 2 KB keeps a margin.
-BYTES_PER_PIXEL = 2048
+# model at 16 iterations, 512x512 (`python runs/tiles/memory.py`): encoding
+# 655 bytes per pixel, decoding 592, decoding every iteration's image 827
+# (BUILD-notes.md, "Memory per pixel"). 1 KB keeps a margin.
+BYTES_PER_PIXEL = 1024
 # What grows with the whole image however it is tiled: the pixels in and
 # out (3 + 3 bytes), the codes (iterations * bits / stride^2 / 8 bytes, 2 at
 # 16 iterations), the tile being copied out, and a margin.

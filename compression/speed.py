@@ -38,7 +38,7 @@ def peak_rss_mb():
   return _status_mb("VmHWM")
 
 
-def measure(codec, setting, path, repeats, model=None):
+def measure(codec, setting, path, repeats, model=None, warmup=True):
   """Runs in the child process."""
   original = images.load(path)
   if codec == "ours":
@@ -59,7 +59,8 @@ def measure(codec, setting, path, repeats, model=None):
     decode = lambda: entry.decode(data)
   times = {}
   for name, run_once in (("encode", encode), ("decode", decode)):
-    run_once()
+    if warmup:
+      run_once()
     runs = []
     for _ in range(repeats):
       t = time.perf_counter()
@@ -67,16 +68,24 @@ def measure(codec, setting, path, repeats, model=None):
       runs.append(time.perf_counter() - t)
     times[name] = statistics.median(runs)
   peak = peak_rss_mb()
+  height, width = original.shape[:2]
   return {"codec": codec, "setting": setting,
-          "image": os.path.basename(path), "bytes": len(data),
+          "image": os.path.basename(path), "pixels": width * height,
+          "bytes": len(data),
           "encode_s": times["encode"], "decode_s": times["decode"],
           "peak_mb": peak, "work_mb": peak - base}
 
 
-def run(paths, codecs, repeats=3, model=None, threads=0):
-  """Parent: one subprocess per measurement -> rows."""
-  jobs = [(c, s, p) for c in codecs for s in anchors.TABLE[c].speed_settings
-          for p in paths]
+def run(paths, codecs, repeats=3, model=None, threads=0, iterations=None,
+        warmup=True):
+  """Parent: one subprocess per measurement -> rows. ``iterations``: ours
+  at these instead of its speed_settings; ``warmup``: one untimed run
+  first (tracing is done on a tiny image either way)."""
+  def settings(codec):
+    if codec == "ours" and iterations:
+      return tuple(iterations)
+    return anchors.TABLE[codec].speed_settings
+  jobs = [(c, s, p) for c in codecs for s in settings(c) for p in paths]
   rows = []
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
   if threads:
@@ -85,7 +94,7 @@ def run(paths, codecs, repeats=3, model=None, threads=0):
   for codec, setting, path in tqdm(jobs, unit="run", file=sys.stderr):
     code = ("import json, sys; from compression import speed; "
             f"print(json.dumps(speed.measure({codec!r}, {setting!r}, "
-            f"{path!r}, {repeats}, {model!r})))")
+            f"{path!r}, {repeats}, {model!r}, {warmup!r})))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True,
                          text=True, env=env)
     if out.returncode:
@@ -95,11 +104,15 @@ def run(paths, codecs, repeats=3, model=None, threads=0):
 
 
 def summarize(rows):
-  """Median over images per (codec, setting)."""
+  """Median over images per (codec, setting), times also per megapixel."""
   groups = {}
   for r in rows:
     groups.setdefault((r["codec"], r["setting"]), []).append(r)
   return [{"codec": c, "setting": s,
            **{k: statistics.median(r[k] for r in rs)
               for k in ("encode_s", "decode_s", "peak_mb", "work_mb")},
+           **{k + "_per_mp": statistics.median(
+               r[k] / r["pixels"] * 1e6 for r in rs if "pixels" in r)
+              for k in ("encode_s", "decode_s") if all("pixels" in r
+                                                       for r in rs)},
            "images": len(rs)} for (c, s), rs in groups.items()]
