@@ -32,12 +32,11 @@ def _to_words(data):
 
 def encode(engine, bits):
   """bits uint8 {0,1} [layers, H, W, D] -> one bytes segment per layer."""
-  probs = integer.probability_of_one(engine.probabilities(bits))
   segments = []
-  for k in range(len(bits)):
+  for k, numerators in enumerate(engine.layer_probabilities(bits)):
     encoder = constriction.stream.queue.RangeEncoder()
     encoder.encode(bits[k].reshape(-1).astype(np.int32), _FAMILY,
-                   probs[k].reshape(-1))
+                   integer.probability_of_one(numerators).reshape(-1))
     segments.append(_to_bytes(encoder.get_compressed()))
   return segments
 

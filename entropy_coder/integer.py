@@ -34,6 +34,7 @@ LIMIT = 8 * ONE                  # activations are clamped to [-8, 8)
 CLIP = ONE - 4                   # +-0.999 of the reference, in Q12
 PROB_SCALE = 2 * ONE             # P = (pred + ONE) / PROB_SCALE
 MAX_ABS_WEIGHT = 8.0
+PATCH_ELEMENTS = 1 << 22         # im2col block: 32 MB of float64
 EXACT = float(1 << 53)
 
 
@@ -113,19 +114,33 @@ class QConv:
     h, w, _ = x.shape
     ph, pw = self.kh - 1, self.kw - 1
     top, left = ph // 2, pw // 2
-    xp = np.zeros((h + ph, w + pw, self.cin))
-    xp[top:top + h, left:left + w] = x
     r0, r1 = rows if rows is not None else (0, h)
-    cols = [xp[r0 + i:r1 + i, j:j + w] for i in range(self.kh)
+    # Only the input rows these output rows read, zero-padded.
+    lo, hi = r0 - top, r1 - top + ph
+    xp = np.zeros((hi - lo, w + pw, self.cin))
+    xp[max(0, -lo):(hi - lo) - max(0, hi - h), left:left + w] = \
+        x[max(lo, 0):min(hi, h)]
+    cols = [xp[i:i + r1 - r0, j:j + w] for i in range(self.kh)
             for j in range(self.kw)]
     return np.concatenate(cols, axis=-1).reshape((r1 - r0) * w, -1)
 
   def __call__(self, x, rows=None):
-    """Q24 accumulators [rows, W, cout]."""
+    """Q24 accumulators [rows, W, cout].
+
+    Computed in blocks of rows so that the im2col matrix stays under
+    PATCH_ELEMENTS (a large image's code map would otherwise need hundreds
+    of MB for it); every accumulator is an exact integer, so the blocks
+    change no value.
+    """
     h, w, _ = x.shape
-    n = (rows[1] - rows[0]) if rows is not None else h
-    acc = self.patches(x, rows) @ self.w + self.b
-    return acc.reshape(n, w, self.cout)
+    r0, r1 = rows if rows is not None else (0, h)
+    step = max(1, PATCH_ELEMENTS // (w * self.w.shape[0]))
+    out = np.empty((r1 - r0, w, self.cout))
+    for y in range(r0, r1, step):
+      y1 = min(y + step, r1)
+      acc = self.patches(x, (y, y1)) @ self.w + self.b
+      out[y - r0:y1 - r0] = acc.reshape(y1 - y, w, self.cout)
+    return out
 
 
 def _kernel(layer):
@@ -142,6 +157,21 @@ def _lstm(gates, c):
   c = np.clip(c, -LIMIT, LIMIT - 1)
   h = rescale(sigmoid_q(o) * tanh_q(c))
   return h, c
+
+
+def _row_blocks(height, width, channels):
+  """(y, y1) blocks of rows whose [rows, width, channels] float64 arrays
+  stay near PATCH_ELEMENTS elements."""
+  step = max(1, PATCH_ELEMENTS // (width * channels))
+  return [(y, min(y + step, height)) for y in range(0, height, step)]
+
+
+def _by_rows(fn, height, width, channels):
+  """[height, width, channels] from fn(y, y1) -> its rows y..y1-1."""
+  out = np.empty((height, width, channels))
+  for y, y1 in _row_blocks(height, width, channels):
+    out[y:y1] = fn(y, y1)
+  return out
 
 
 class IntegerBinaryRNN:
@@ -173,7 +203,9 @@ class IntegerBinaryRNN:
   def layer_context(self, k, state):
     """What layer k's rows need besides its own bits: z1 (or None)."""
     q = self.layers[k]["state"]
-    return None if q is None else tanh_q(rescale(q(state)))
+    return None if q is None else _by_rows(
+        lambda y, y1: tanh_q(rescale(q(state, rows=(y, y1)))),
+        state.shape[0], state.shape[1], q.cout)
 
   def row_probabilities(self, k, x, y, z1, lstm):
     """Numerators of P(bit=1) (over PROB_SCALE) of row y of layer k.
@@ -199,21 +231,39 @@ class IntegerBinaryRNN:
     return [z, z.copy()]
 
   def next_state(self, k, x, shared):
-    """Progressive state for layer k + 1 from layer k's bits (Q12)."""
+    """Progressive state for layer k + 1 from layer k's bits (Q12).
+
+    Row block by row block (``_by_rows``): the LSTM's gates and their
+    temporaries over a large image's whole code map took 600 MB.
+    """
     c1, c2 = self.updates[k]
-    v = tanh_q(rescale(c2(tanh_q(rescale(c1(x))))))
+    height, width = x.shape[:2]
+    t = _by_rows(lambda y, y1: tanh_q(rescale(c1(x, rows=(y, y1)))),
+                 height, width, c1.cout)
+    v = _by_rows(lambda y, y1: tanh_q(rescale(c2(t, rows=(y, y1)))),
+                 height, width, c2.cout)
     hs, cs = shared
-    gates = rescale(self.shared_x(v) + self.shared_h(hs))
-    hs, cs = _lstm(gates, cs)
-    state = tanh_q(rescale(self.post2(tanh_q(rescale(self.post1(hs))))))
-    return state, (hs, cs)
+    new_h, new_c = np.empty(hs.shape), np.empty(cs.shape)
+    state = np.empty((height, width, self.post2.cout))
+    for y, y1 in _row_blocks(height, width, self.shared_x.cout):
+      # 1x1 convolutions and pointwise steps: any rows on their own.
+      gates = rescale(self.shared_x(v[y:y1]) + self.shared_h(hs[y:y1]))
+      new_h[y:y1], new_c[y:y1] = _lstm(gates, cs[y:y1])
+      state[y:y1] = tanh_q(rescale(self.post2(tanh_q(rescale(
+          self.post1(new_h[y:y1]))))))
+    return state, (new_h, new_c)
 
   # -- whole code maps (the encoder's side, and tests) ----------------------
 
   def probabilities(self, bits):
     """bits uint8 {0,1} [layers, H, W, D] -> numerators, same shape."""
+    return np.stack(list(self.layer_probabilities(bits)))
+
+  def layer_probabilities(self, bits):
+    """Yields each layer's numerators [H, W, D] in turn (the encoder codes
+    and drops one layer at a time: a whole image's at once is 8 bytes per
+    code bit)."""
     layers, height, width, depth = bits.shape
-    out = np.zeros(bits.shape, np.float64)
     state = np.zeros((height, width, depth))
     hidden = self.config.hidden
     shared = (np.zeros((height, width, hidden)),
@@ -222,11 +272,12 @@ class IntegerBinaryRNN:
       x = bits[k].astype(np.float64) * (2 * ONE) - ONE
       z1 = self.layer_context(k, state)
       lstm = self.zero_lstm(width)
+      out = np.empty((height, width, depth))
       for y in range(height):
-        out[k, y] = self.row_probabilities(k, x, y, z1, lstm)
+        out[y] = self.row_probabilities(k, x, y, z1, lstm)
+      yield out
       if self.config.progressive and k + 1 < layers:
         state, shared = self.next_state(k, x, shared)
-    return out
 
 
 def probability_of_one(numerators):

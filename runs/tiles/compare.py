@@ -26,7 +26,7 @@ def main(folders):
   curves = [evaluation.iteration_curve(os.path.join(f, "results.json"))
             for f in folders]
   base = curves[0]
-  print(f"Whole-image coding against tiles, {base['images']} images "
+  print(f"Whole-image coding against tiles, {len(base['images'])} images "
         f"(`bash runs/tiles/run.sh`).\n")
   print("| coding | " + " | ".join(
       f"PSNR @{k} | MS-SSIM @{k}" for k in ITERATIONS) + " |")
