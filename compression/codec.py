@@ -63,6 +63,47 @@ def memory_limit_mb():
   return None
 
 
+# Tile borders: each tile is coded as if it were a whole image, so both
+# sides of a border carry the network's image-edge error and the step
+# across it is about 2.7 times the image's (runs/tiles/seam.md). The decoder
+# smooths the BORDER_BLEND rows (and columns) on each side of every tile
+# border: it blends each pixel with a Gaussian (sigma BORDER_SIGMA) across
+# the border, fully at the border and linearly less with distance
+# (FORMAT.md, "Tiles"; BUILD-notes.md, "Tiled coding").
+BORDER_BLEND = 3
+BORDER_SIGMA = 1.5
+
+
+def _border_kernel():
+  radius = 3 * int(np.ceil(BORDER_SIGMA))
+  taps = np.exp(-np.arange(-radius, radius + 1) ** 2 / (2 * BORDER_SIGMA**2))
+  return taps / taps.sum()
+
+
+def smooth_tile_borders(image, tile_size):
+  """Blends uint8 image [H, W, 3] (or [n, H, W, 3]) across the borders of
+  its tile_size tiles, in place: rows first, then columns (image edges
+  repeated where the Gaussian reaches past them)."""
+  if not tile_size:
+    return image
+  taps = _border_kernel()
+  offsets = np.arange(len(taps)) - len(taps) // 2
+  k = BORDER_BLEND
+  for axis in (-3, -2):  # rows, then columns
+    n = image.shape[axis]
+    view = np.moveaxis(image, axis, 0)  # the border's axis first
+    for b in range(tile_size, n, tile_size):
+      rows = np.arange(max(0, b - k), min(n, b + k))
+      source = np.clip(rows[:, None] + offsets[None, :], 0, n - 1)
+      smooth = np.einsum("t,rt...->r...", taps,
+                         view[source].astype(np.float64))
+      w = (1.0 - np.abs(rows - b + 0.5) / k).reshape(
+          (-1,) + (1,) * (smooth.ndim - 1))
+      blended = view[rows].astype(np.float64) * (1 - w) + smooth * w
+      view[rows] = np.clip(np.round(blended), 0, 255).astype(np.uint8)
+  return image
+
+
 class Codec:
   """A released image model with its entropy engine, if it has one."""
 
@@ -224,7 +265,7 @@ class Codec:
         if out is None:
           out = np.empty(shape, np.uint8)
         out[..., y:y + h, x:x + w, :] = pixels
-    return out
+    return smooth_tile_borders(out, tile_size)
 
   # -- files ------------------------------------------------------------------
 

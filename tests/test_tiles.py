@@ -45,8 +45,9 @@ def test_tiled_codes_are_each_tiles_own_codes_in_place(photo, tiny):
   corner = tiny.encode(photo[64:, 64:], 3)  # the 36 x 6 bottom-right tile
   np.testing.assert_array_equal(bits[:, 4:, 4:], corner)
   decoded = tiny.decode(bits, 100, 70, tile_size=64)
-  np.testing.assert_array_equal(decoded[64:, 64:],
-                                tiny.decode(corner, 36, 6))
+  k = codec_lib.BORDER_BLEND  # the border smoothing reaches k pixels in
+  np.testing.assert_array_equal(decoded[64 + k:, 64 + k:],
+                                tiny.decode(corner, 36, 6)[k:, k:])
   every = tiny.decode(bits, 100, 70, progressive=True, tile_size=64)
   assert every.shape == (3, 70, 100, 3)
   np.testing.assert_array_equal(every[-1], decoded)
@@ -152,3 +153,29 @@ def test_container_round_trip_keeps_the_tile_size():
   untiled = dataclasses.replace(c, tile_size=0).to_bytes()
   assert data[3] == 2 and untiled[3] == 1
   assert len(data) == len(untiled) + 1  # one varint byte
+
+
+def test_border_smoothing_touches_only_pixels_near_tile_borders():
+  rng = np.random.default_rng(5)
+  image = rng.integers(0, 256, (70, 100, 3), np.uint8)
+  smoothed = codec_lib.smooth_tile_borders(image.copy(), 32)
+  k = codec_lib.BORDER_BLEND
+  near = np.zeros((70, 100), bool)
+  for b in (32, 64, 96):
+    near[max(0, b - k):b + k] = True
+    near[:, max(0, b - k):b + k] = True
+  np.testing.assert_array_equal(smoothed[~near], image[~near])
+  assert (smoothed[near] != image[near]).mean() > 0.5
+  # A flat image stays flat; a step at a border becomes a ramp.
+  flat = np.full((64, 64, 3), 77, np.uint8)
+  assert (codec_lib.smooth_tile_borders(flat.copy(), 32) == 77).all()
+  step = np.zeros((64, 64, 3), np.uint8)
+  step[32:] = 200
+  column = codec_lib.smooth_tile_borders(step.copy(), 32)[:, 10, 0]
+  assert column[28] == 0 and column[36] == 200
+  assert 0 < column[31] < column[32] < 200 and np.all(np.diff(column) >= 0)
+  # Progressive stacks are smoothed frame by frame; 0 means untiled.
+  frames = codec_lib.smooth_tile_borders(np.stack([image, image]), 32)
+  np.testing.assert_array_equal(frames[1], smoothed)
+  np.testing.assert_array_equal(codec_lib.smooth_tile_borders(image, 0),
+                                image)
