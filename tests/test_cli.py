@@ -41,6 +41,22 @@ def test_encode_info_truncate_decode(photo_path, tmp_path, tiny_model_dir,
   assert Image.open(png).size == (80, 48)
 
 
+def test_encode_in_tiles(photo_path, tmp_path, tiny_model_dir, capsys):
+  rnc = tmp_path / "t.rnc"
+  assert run("encode", photo_path, "-o", rnc, "--iterations", 2,
+             "--tile-size", 32, "--model", tiny_model_dir) == 0
+  assert run("info", rnc) == 0
+  assert "80x48 in 32-pixel tiles" in capsys.readouterr().out
+  png = tmp_path / "t.png"
+  assert run("decode", rnc, "-o", png, "--model", tiny_model_dir) == 0
+  assert Image.open(png).size == (80, 48)
+  bad = tmp_path / "bad.rnc"
+  assert run("encode", photo_path, "-o", bad, "--tile-size", 40,
+             "--model", tiny_model_dir) == 1
+  assert "multiple of 32" in capsys.readouterr().err
+  assert not bad.exists()
+
+
 def test_batch_mode_reports_bad_files_and_goes_on(tmp_path, photo_path,
                                                   tiny_model_dir, capsys):
   folder = tmp_path / "in"
