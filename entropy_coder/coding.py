@@ -73,13 +73,13 @@ def decode(engine, segments, height, width):
           f"segment {k + 1} ({len(segment)} bytes) is too short to code a "
           f"{height}x{width} code map.")
   bits = np.zeros((layers, height, width, depth), np.uint8)
-  state = np.zeros((height, width, depth))
-  shared = (np.zeros((height, width, hidden)),
-            np.zeros((height, width, hidden)))
+  state = np.zeros((height, width, depth), integer.STORE)
+  shared = (np.zeros((height, width, hidden), integer.STORE),
+            np.zeros((height, width, hidden), integer.STORE))
   one = integer.ONE
   for k, segment in enumerate(segments):
     decoder = constriction.stream.queue.RangeDecoder(_to_words(segment))
-    x = np.zeros((height, width, depth))  # rows not decoded yet stay 0
+    x = np.zeros((height, width, depth), integer.STORE)  # rows to come: 0
     z1 = engine.layer_context(k, state)
     lstm = engine.zero_lstm(width)
     for y in range(height):

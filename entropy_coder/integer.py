@@ -35,6 +35,10 @@ CLIP = ONE - 4                   # +-0.999 of the reference, in Q12
 PROB_SCALE = 2 * ONE             # P = (pred + ONE) / PROB_SCALE
 MAX_ABS_WEIGHT = 8.0
 PATCH_ELEMENTS = 1 << 22         # im2col block: 32 MB of float64
+# Whole code maps of activations, states and numerators are stored as
+# float32: they are integers within +-LIMIT (2^15), exact in float32's 24
+# bits; the accumulators are computed in float64 (QConv).
+STORE = np.float32
 EXACT = float(1 << 53)
 
 
@@ -168,7 +172,7 @@ def _row_blocks(height, width, channels):
 
 def _by_rows(fn, height, width, channels):
   """[height, width, channels] from fn(y, y1) -> its rows y..y1-1."""
-  out = np.empty((height, width, channels))
+  out = np.empty((height, width, channels), STORE)
   for y, y1 in _row_blocks(height, width, channels):
     out[y:y1] = fn(y, y1)
   return out
@@ -243,8 +247,8 @@ class IntegerBinaryRNN:
     v = _by_rows(lambda y, y1: tanh_q(rescale(c2(t, rows=(y, y1)))),
                  height, width, c2.cout)
     hs, cs = shared
-    new_h, new_c = np.empty(hs.shape), np.empty(cs.shape)
-    state = np.empty((height, width, self.post2.cout))
+    new_h, new_c = np.empty(hs.shape, STORE), np.empty(cs.shape, STORE)
+    state = np.empty((height, width, self.post2.cout), STORE)
     for y, y1 in _row_blocks(height, width, self.shared_x.cout):
       # 1x1 convolutions and pointwise steps: any rows on their own.
       gates = rescale(self.shared_x(v[y:y1]) + self.shared_h(hs[y:y1]))
@@ -264,15 +268,15 @@ class IntegerBinaryRNN:
     and drops one layer at a time: a whole image's at once is 8 bytes per
     code bit)."""
     layers, height, width, depth = bits.shape
-    state = np.zeros((height, width, depth))
+    state = np.zeros((height, width, depth), STORE)
     hidden = self.config.hidden
-    shared = (np.zeros((height, width, hidden)),
-              np.zeros((height, width, hidden)))
+    shared = (np.zeros((height, width, hidden), STORE),
+              np.zeros((height, width, hidden), STORE))
     for k in range(layers):
-      x = bits[k].astype(np.float64) * (2 * ONE) - ONE
+      x = bits[k].astype(STORE) * (2 * ONE) - ONE
       z1 = self.layer_context(k, state)
       lstm = self.zero_lstm(width)
-      out = np.empty((height, width, depth))
+      out = np.empty((height, width, depth), STORE)
       for y in range(height):
         out[y] = self.row_probabilities(k, x, y, z1, lstm)
       yield out
