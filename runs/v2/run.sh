@@ -3,33 +3,45 @@
 # trained on from v1's checkpoint in resumed stretches, one per session.
 # Run from the repository root:
 #
+#   bash runs/v2/run.sh data         # every 32x32 tile of the training images (the all32 sets)
 #   bash runs/v2/run.sh train        # resume (from RUN, else runs/v2/checkpoint, else v1's) and train
 #   bash runs/v2/run.sh eval         # held-out MS-SSIM/PSNR of the latest checkpoint (the study's images)
 #   bash runs/v2/run.sh pack         # copy the latest checkpoint, history and log into runs/v2/ to commit
 #
 # Environment (defaults are this machine's):
 #   RUN      the run folder (outside the repository)      (/work/runs/v2)
-#   DATA     the v1 run's HE tiles (runs/v1/COMMAND.md)    (/work/data/v1)
-#   VAL      where the validation tiles are (always the HE sets) (/work/data/v1)
+#   DATA     the training tiles (`run.sh data` builds all32) (/work/data/v2)
+#   VAL      the v1 run's HE tiles, for validation (runs/v1/COMMAND.md) (/work/data/v1)
 #   TRAIN    ../shared/data/train, for eval                (/work/shared/data/train)
-#   TILES    which tile sets of DATA: he32 (the v1 run's high-entropy quarter)
-#            or all32 (every tile position, built as in runs/v2/TRIALS.md)  (he32)
+#   TILES    which tile sets of DATA: all32 (every tile position; from step
+#            36,254 on, runs/v2/TRIALS.md) or he32 (the v1 run's high-entropy
+#            quarter, used for steps 27,243-36,254)         (all32)
 #   CONFIG   the run's config                              (configs/v2.json)
 #   SNAP     a git worktree of a fixed commit to train from (.)
 #   THREADS  intra-op threads                              (1)
 #   STOP_AFTER_SECS  wall seconds after which training checkpoints and stops
 set -euo pipefail
 RUN=${RUN:-/work/runs/v2}
-DATA=${DATA:-/work/data/v1}
+DATA=${DATA:-/work/data/v2}
 VAL=${VAL:-/work/data/v1}
 TRAIN=${TRAIN:-/work/shared/data/train}
 SNAP=${SNAP:-.}
 THREADS=${THREADS:-1}
 PY=${PY:-python}
-TILES=${TILES:-he32}
+TILES=${TILES:-all32}
 CONFIG=${CONFIG:-configs/v2.json}
 export PYTHONPATH=$SNAP
 case "${1:-}" in
+  data)
+    # The v1 run's sources and scales, every tile position (runs/v2/TRIALS.md);
+    # the same images are held out as in the HE sets (validation by name).
+    for set in bsds500:2:bsds2 urban100:2:urban2 urban100:1:urban1; do
+      IFS=: read -r src scale tag <<< "$set"
+      $PY -m residual_gru.build_dataset --input_dir="$TRAIN/$src" \
+          --downscale="$scale" --tile_size=32 --keep_fraction=1.0 \
+          --output_dir="$DATA/all32_$tag"
+    done
+    ;;
   train)
     if [ ! -e "$RUN/checkpoints/checkpoint" ]; then
       mkdir -p "$RUN/checkpoints"
@@ -74,5 +86,5 @@ case "${1:-}" in
     done
     ;;
   *)
-    echo "usage: bash runs/v2/run.sh train|eval|pack" >&2; exit 2 ;;
+    echo "usage: bash runs/v2/run.sh data|train|eval|pack" >&2; exit 2 ;;
 esac
