@@ -163,16 +163,15 @@ class Codec:
     """The tile size to code an image with: ``tile_size`` if given (0: the
     whole image), else the whole image when it is small enough
     (UNTILED_MAX_PIXELS) and fits in memory, else DEFAULT_TILE_SIZE."""
-    if tile_size is not None:
-      tile_size = container.check_tile_size(tile_size)
-      # One tile covering the image is the whole image (a version-1 file).
-      return 0 if tile_size >= max(width, height) else tile_size
-    if width * height <= UNTILED_MAX_PIXELS:
+    if tile_size is None:
       limit = memory_limit_mb()
-      if limit is None or self.memory_needed_mb(width, height) <= limit:
-        return 0
-    return 0 if DEFAULT_TILE_SIZE >= max(width, height) else \
-        DEFAULT_TILE_SIZE
+      whole = width * height <= UNTILED_MAX_PIXELS and (
+          limit is None or self.memory_needed_mb(width, height) <= limit)
+      tile_size = 0 if whole else DEFAULT_TILE_SIZE
+    else:
+      tile_size = container.check_tile_size(tile_size)
+    # One tile covering the image is the whole image (a version-1 file).
+    return 0 if tile_size >= max(width, height) else tile_size
 
   def check_iterations(self, iterations, what="iterations"):
     limit = self.max_iterations
