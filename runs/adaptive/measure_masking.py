@@ -59,7 +59,7 @@ def masked_decode(network, bits, mask, height, width):
   return out
 
 
-def closed_loop(network, pixels, target, n, block_quality):
+def closed_loop(network, pixels, target, n, block_quality, hold=False):
   """Encoder and decoder in step, as an adaptive encoder would run them: a
   block stops (its later codes are 0) once its reconstruction reaches
   ``target`` dB; the encoder's next residual is the masked decoder's.
@@ -81,8 +81,14 @@ def closed_loop(network, pixels, target, n, block_quality):
     codes = codes * mask[None, :, :, None]
     if t == 0:
       dec_state = network.prime(codes, dec_state)
+    held = recon
     recon, gain, dec_state = network.decode_step(codes, recon, gain,
                                                  dec_state)
+    if hold and t > 0:
+      # a stopped block keeps the reconstruction it stopped at (encoder and
+      # decoder both know the map): later decoder outputs there are unused
+      pix = np.repeat(np.repeat(active, BLOCK, 0), BLOCK, 1)[None, ..., None]
+      recon = tf.where(pix > 0, recon, held)
     image = pixels_to_uint8(network.to_pixels(
         recon[0, :height, :width])).numpy()
     quality = block_quality(pixels, image)
@@ -132,7 +138,9 @@ def main():
                  help="Per-block targets of the sweep (default: 24..36 dB "
                  "for psnr, 0.80..0.98 for ssim).")
   p.add_argument("--modes", default="adaptive,closed_loop",
-                 help="Which of adaptive (open loop), closed_loop to run.")
+                 help="Which of adaptive (open loop), closed_loop, "
+                 "closed_hold (closed loop; a stopped block keeps the "
+                 "reconstruction it stopped at) to run.")
   p.add_argument("--output", required=True)
   args = p.parse_args()
   network = registry.get(args.model).codec.network
@@ -174,10 +182,13 @@ def main():
                      "mean_iterations": float(keep_codes.mean()),
                      "msssim": metrics.msssim(pixels, decoded),
                      "psnr": metrics.psnr(pixels, decoded)})
-      if "closed_loop" in modes:
+      for mode in ("closed_loop", "closed_hold"):
+        if mode not in modes:
+          continue
         decoded, kept, mean_it = closed_loop(network, pixels, target, n,
-                                             block_quality)
-        rows.append({"image": name, "mode": "closed_loop", "knob": target,
+                                             block_quality,
+                                             hold=mode == "closed_hold")
+        rows.append({"image": name, "mode": mode, "knob": target,
                      "bpp": kept * depth / (height * width),
                      "mean_iterations": mean_it,
                      "msssim": metrics.msssim(pixels, decoded),
