@@ -155,9 +155,15 @@ class TrainConfig(DictConfig):
   lr_schedule: str = "staircase"
   schedule_start: int = 0
   warmup_steps: int = 0       # linear ramp from schedule_start
+  # Stop-code tolerant training (issue #16; Covell et al. 2017, Johnston et
+  # al. 2018): this fraction of the code positions of every step sends only
+  # its first k iterations, k uniform in 1..n-1; later codes are 0 and the
+  # block holds its reconstruction, and the L1 loss counts only the kept
+  # iterations of each block.
+  stop_fraction: float = 0.0
 
   _ADDED = {"lr_schedule": "staircase", "schedule_start": 0,
-            "warmup_steps": 0}
+            "warmup_steps": 0, "stop_fraction": 0.0}
 
   def __post_init__(self):
     if self.loss not in LOSSES:
@@ -165,6 +171,10 @@ class TrainConfig(DictConfig):
     if self.lr_schedule not in SCHEDULES:
       raise ValueError(f"lr_schedule must be one of {SCHEDULES}, not "
                        f"{self.lr_schedule!r}")
+    if not 0.0 <= self.stop_fraction <= 1.0:
+      raise ValueError("stop_fraction must be in [0, 1].")
+    if self.stop_fraction and self.loss != "l1":
+      raise ValueError("stop_fraction needs loss l1 (the masked L1).")
     if self.patch_size % 32:
       raise ValueError("patch_size must be a multiple of 32.")
     if self.batch_size < 1 or self.max_steps < 0 or self.decay_steps < 1:

@@ -197,19 +197,26 @@ class RNNCompressionModel(PixelRange, keras.Model):
     return tf.cond(tf.equal(t, 0), lambda: self.prime(bits, state),
                    lambda: state)
 
-  def decode_step(self, bits, recon, gain, state):
+  def decode_step(self, bits, recon, gain, state, keep=None):
+    """One decoder iteration. ``keep`` ([B, H, W, 1], 1 where the block's
+    codes of this iteration were sent): a stopped block holds the
+    reconstruction it stopped at (spatially adaptive bits, issue #16)."""
     out, state = self.decoder(bits, state)
-    recon = self.framework.reconstruct(recon, out, gain)
+    new = self.framework.reconstruct(recon, out, gain)
+    recon = new if keep is None else keep * new + (1.0 - keep) * recon
     if self.gain is not None:
       gain = self.gain(recon)
     return recon, gain, state
 
-  def call(self, x, iterations=None, noise=None, training=False):
+  def call(self, x, iterations=None, noise=None, training=False, kept=None):
     """Unrolls the codec; x in network range, H and W multiples of 32.
 
     Returns the list of reconstructions x^_1..x^_n (network range). With
     ``training=True`` the binarizer is stochastic, driven by ``noise``:
     uniform [0, 1) of shape [B, n, H/16, W/16, bits] (see ``code_shape``).
+    ``kept`` (int [B, H/16, W/16], optional): iterations whose codes each
+    position sends; later codes are 0 ("nothing sent") and the block holds
+    its reconstruction (``keep_masks``; stop-code tolerant training).
     """
     iterations = iterations or self.config.iterations
     shape = tf.shape(x)
@@ -223,9 +230,14 @@ class RNNCompressionModel(PixelRange, keras.Model):
       bits, enc_state = self.encode_step(
           x, recon, gain, enc_state, training=training,
           noise=noise[:, t] if training else None)
+      keep = None
+      if kept is not None:
+        code_mask, keep = keep_masks(kept, t)
+        bits = bits * code_mask
       if t == 0:
         dec_state = self.prime(bits, dec_state)
-      recon, gain, dec_state = self.decode_step(bits, recon, gain, dec_state)
+      recon, gain, dec_state = self.decode_step(bits, recon, gain, dec_state,
+                                                keep)
       outputs.append(recon)
     return outputs
 
@@ -344,6 +356,15 @@ class RNNCompressionModel(PixelRange, keras.Model):
     if not keep_all:
       images = images.write(0, self.to_pixels(recon[0, :height, :width]))
     return images.stack()
+
+
+def keep_masks(kept, t):
+  """Masks of iteration t (0-based) from ``kept`` (int [B, h, w], iterations
+  each code position sends): (codes [B, h, w, 1], pixels [B, 16h, 16w, 1]),
+  1 where the position's codes of iteration t are sent."""
+  codes = tf.cast(t < kept, tf.float32)[..., None]
+  pixels = tf.repeat(tf.repeat(codes, CODE_STRIDE, 1), CODE_STRIDE, 2)
+  return codes, pixels
 
 
 def named_variables(model):

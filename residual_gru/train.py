@@ -195,6 +195,17 @@ def iteration_losses(train_config, model, x, reconstructions):
   return w * (1.0 - msssim) + (1.0 - w) * l1
 
 
+def masked_l1_losses(x, reconstructions, kept):
+  """Per-iteration mean |r_t| counting only blocks whose codes of iteration
+  t were sent (a stopped block's later reconstructions are never shown);
+  divided by all pixels, so it equals the L1 when nothing stops."""
+  losses = []
+  for t, r in enumerate(reconstructions):
+    _, keep = model_lib.keep_masks(kept, t)
+    losses.append(tf.reduce_mean(keep * tf.abs(x - r)))
+  return tf.stack(losses)
+
+
 def make_strategy(name, cpu_devices):
   if cpu_devices > 1:
     cpu = tf.config.list_physical_devices("CPU")[0]
@@ -221,6 +232,9 @@ class Trainer:
     keras.utils.set_random_seed(seed)
     with strategy.scope():
       self.model = networks.build(model_config)
+      if (train_config.stop_fraction and
+          not isinstance(self.model, model_lib.RNNCompressionModel)):
+        raise ValueError("stop_fraction is for the full-resolution network.")
       self.optimizer = keras.optimizers.Adam(
           learning_rate=train_config.learning_rate,
           epsilon=train_config.adam_epsilon)
@@ -248,8 +262,14 @@ class Trainer:
     global_batch = self.train_config.batch_size
     local_batch = tf.cast(tf.shape(x)[0], tf.float32)
     with tf.GradientTape() as tape:
-      recons = self.model(x, noise=noise, training=True)
-      per_iter = iteration_losses(self.train_config, self.model, x, recons)
+      if self.train_config.stop_fraction:
+        kept = self._stop_iterations(tf.shape(noise)[0], tf.shape(noise)[1],
+                                     tf.shape(noise)[2], tf.shape(noise)[3])
+        recons = self.model(x, noise=noise, training=True, kept=kept)
+        per_iter = masked_l1_losses(x, recons, kept)
+      else:
+        recons = self.model(x, noise=noise, training=True)
+        per_iter = iteration_losses(self.train_config, self.model, x, recons)
       # Each replica's mean, weighted so the replicas' sum is the global mean.
       loss = tf.reduce_mean(per_iter) * local_batch / global_batch
     variables = self.model.trainable_variables
@@ -257,6 +277,18 @@ class Trainer:
     self.optimizer.learning_rate.assign(learning_rate)
     self.optimizer.apply_gradients(zip(grads, variables))
     return per_iter * local_batch / global_batch
+
+  def _stop_iterations(self, batch, iterations, height, width):
+    """Iterations each code position sends this step (int [B, h, w]): n, or
+    for ``stop_fraction`` of them uniform in 1..n-1. A stateless function of
+    (seed, step), so a resumed run draws the same stops."""
+    seed = tf.stack([tf.constant(self.seed, tf.int64) + (3 << 30),
+                     self.step.read_value()])
+    u = tf.random.stateless_uniform([2, batch, height, width], seed)
+    early = 1 + tf.cast(u[1] * tf.cast(iterations - 1, tf.float32), tf.int32)
+    early = tf.maximum(tf.minimum(early, iterations - 1), 1)
+    return tf.where(u[0] < self.train_config.stop_fraction, early,
+                    iterations)
 
   @tf.function
   def train_step(self, images, noise, learning_rate):

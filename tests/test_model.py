@@ -198,3 +198,27 @@ def test_channel_multiplier_is_stored_under_the_released_key():
   assert config.to_dict()["decoder_width"] == 1.0
   assert "channel_multiplier" not in config.to_dict()
   assert config.decoder_depth(512) == 512 and config.depth(512) == 256
+
+
+def test_stopped_blocks_hold_their_reconstruction_and_send_no_codes():
+  """Stop-code tolerant unrolling (issue #16): ``kept`` = n is the plain
+  unroll; a block that stops after k iterations keeps iteration k's pixels,
+  and the others' later reconstructions see zeros in its codes."""
+  model = tiny_model()
+  x = model.to_network(_image(32, 64, 3)[None])
+  plain = model(x)
+  everything = model(x, kept=tf.fill([1, 2, 4], 3))
+  for a, b in zip(plain, everything):
+    np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
+  kept = np.full((1, 2, 4), 3, np.int32)
+  kept[0, 1, 2] = 1
+  masked = model(x, kept=tf.constant(kept))
+  block = (slice(None), slice(16, 32), slice(32, 48))
+  np.testing.assert_array_equal(masked[0].numpy()[block],
+                                masked[2].numpy()[block])
+  np.testing.assert_allclose(masked[0].numpy(), plain[0].numpy(), atol=1e-6)
+  assert np.abs(masked[2].numpy() - plain[2].numpy()).max() > 1e-4
+  codes, pixels = model_lib.keep_masks(tf.constant(kept), 1)
+  assert codes.shape == (1, 2, 4, 1) and pixels.shape == (1, 32, 64, 1)
+  assert float(tf.reduce_sum(codes)) == 7
+  assert float(tf.reduce_sum(pixels)) == 7 * 256

@@ -423,3 +423,38 @@ def test_binaries_refuse_a_missing_checkpoint_or_model(tmp_path, argv):
   assert "ckpt-99" in proc.stderr or "nothing" in proc.stderr or (
       "no_such_model" in proc.stderr), proc.stderr[-2000:]
   assert not (tmp_path / "m").exists() and not (tmp_path / "e").exists()
+
+
+def test_stop_code_training_draws_stops_from_seed_and_step():
+  """stop_fraction (issue #16): the stops are a pure function of (seed,
+  step), the fraction and range are as configured, and the masked L1 is the
+  L1 when every block sends every iteration."""
+  model_config = config_lib.ModelConfig(channel_multiplier=0.125,
+                                        iterations=4)
+  train_config = config_lib.TrainConfig(batch_size=4, stop_fraction=0.5)
+  trainer = train.Trainer(model_config, train_config, "/nonexistent", 3,
+                          tf.distribute.get_strategy())
+  trainer.step.assign(11)
+  a = trainer._stop_iterations(64, 4, 8, 8).numpy()
+  b = trainer._stop_iterations(64, 4, 8, 8).numpy()
+  np.testing.assert_array_equal(a, b)
+  trainer.step.assign(12)
+  assert (trainer._stop_iterations(64, 4, 8, 8).numpy() != a).any()
+  assert set(np.unique(a)) == {1, 2, 3, 4}
+  assert 0.4 < (a < 4).mean() < 0.6
+  x = tf.random.stateless_uniform([2, 32, 32, 3], [1, 2])
+  recons = [x * 0.5, x * 0.9]
+  l1 = np.array([np.abs(x - r).mean() for r in recons])
+  np.testing.assert_allclose(
+      train.masked_l1_losses(x, recons, tf.fill([2, 2, 2], 2)).numpy(), l1,
+      rtol=1e-5)
+  half = train.masked_l1_losses(x, recons, tf.constant(
+      [[[1, 2], [1, 2]]] * 2)).numpy()
+  assert half[0] == pytest.approx(l1[0], rel=1e-5)
+  assert half[1] < l1[1] * 0.75
+  with pytest.raises(ValueError, match="l1"):
+    config_lib.TrainConfig(stop_fraction=0.5, loss="msssim")
+  images = np.zeros((4, 32, 32, 3), np.uint8)
+  noise = data.noise_for_step(trainer.model.code_shape(4, 32, 32), 3, 12)
+  per_iter = trainer.train_step(images, noise, tf.constant(1e-4)).numpy()
+  assert per_iter.shape == (4,) and np.all(np.isfinite(per_iter))
