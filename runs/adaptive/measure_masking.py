@@ -59,7 +59,8 @@ def masked_decode(network, bits, mask, height, width):
   return out
 
 
-def closed_loop(network, pixels, target, n, block_quality, hold=False):
+def closed_loop(network, pixels, target, n, block_quality, hold=False,
+                slope=False):
   """Encoder and decoder in step, as an adaptive encoder would run them: a
   block stops (its later codes are 0) once its reconstruction reaches
   ``target`` dB; the encoder's next residual is the masked decoder's.
@@ -73,6 +74,7 @@ def closed_loop(network, pixels, target, n, block_quality, hold=False):
                                             pw // CODE_STRIDE)
   active = np.ones((ph // BLOCK, pw // BLOCK), np.float32)
   kept, iterations = 0, np.zeros_like(active)
+  previous = None
   for t in range(n):
     codes, enc_state = network.encode_step(x, recon, gain, enc_state)
     mask = np.repeat(np.repeat(active, 2, 0), 2, 1)
@@ -92,7 +94,15 @@ def closed_loop(network, pixels, target, n, block_quality, hold=False):
     image = pixels_to_uint8(network.to_pixels(
         recon[0, :height, :width])).numpy()
     quality = block_quality(pixels, image)
-    active = active * (quality < target).astype(np.float32)
+    if slope:
+      # equal slope (Lagrangian): every block pays the same bits per
+      # iteration, so a block stops once its last iteration raised its
+      # quality by less than ``target``
+      gain = np.inf if previous is None else quality - previous
+      previous = quality
+      active = active * (gain >= target).astype(np.float32)
+    else:
+      active = active * (quality < target).astype(np.float32)
     if not active.any():
       break
   return image, kept, float(iterations.mean())
@@ -140,7 +150,9 @@ def main():
   p.add_argument("--modes", default="adaptive,closed_loop",
                  help="Which of adaptive (open loop), closed_loop, "
                  "closed_hold (closed loop; a stopped block keeps the "
-                 "reconstruction it stopped at) to run.")
+                 "reconstruction it stopped at), slope_hold (closed_hold "
+                 "stopping a block once one iteration raised its quality "
+                 "by less than the target: equal-slope allocation) to run.")
   p.add_argument("--output", required=True)
   args = p.parse_args()
   network = registry.get(args.model).codec.network
@@ -182,12 +194,13 @@ def main():
                      "mean_iterations": float(keep_codes.mean()),
                      "msssim": metrics.msssim(pixels, decoded),
                      "psnr": metrics.psnr(pixels, decoded)})
-      for mode in ("closed_loop", "closed_hold"):
+      for mode in ("closed_loop", "closed_hold", "slope_hold"):
         if mode not in modes:
           continue
         decoded, kept, mean_it = closed_loop(network, pixels, target, n,
                                              block_quality,
-                                             hold=mode == "closed_hold")
+                                             hold=mode != "closed_loop",
+                                             slope=mode == "slope_hold")
         rows.append({"image": name, "mode": mode, "knob": target,
                      "bpp": kept * depth / (height * width),
                      "mean_iterations": mean_it,
