@@ -98,7 +98,8 @@ def closed_loop(network, pixels, target, n, block_quality, hold=False,
       # equal slope (Lagrangian): every block pays the same bits per
       # iteration, so a block stops once its last iteration raised its
       # quality by less than ``target``
-      gain = np.inf if previous is None else quality - previous
+      gain = (np.full_like(quality, np.inf) if previous is None else
+              quality - previous)
       previous = quality
       active = active * (gain >= target).astype(np.float32)
     else:
