@@ -30,13 +30,26 @@ def _to_words(data):
   return np.frombuffer(data, "<u4").astype(np.uint32)
 
 
-def encode(engine, bits):
-  """bits uint8 {0,1} [layers, H, W, D] -> one bytes segment per layer."""
+def _sent(kept, k, shape):
+  """Boolean [H, W, D]: which bits of layer k are coded (all without a map)."""
+  if kept is None:
+    return np.ones(shape, bool)
+  return np.broadcast_to(integer.sent_mask(kept, k)[..., None] > 0, shape)
+
+
+def encode(engine, bits, kept=None):
+  """bits uint8 {0,1} [layers, H, W, D] -> one bytes segment per layer.
+
+  ``kept`` ([H, W], optional; spatially adaptive files): iterations each
+  code position sends; the bits of later layers there are not coded (they
+  cost nothing) and the model reads them as 0.
+  """
   segments = []
-  for k, numerators in enumerate(engine.layer_probabilities(bits)):
+  for k, numerators in enumerate(engine.layer_probabilities(bits, kept)):
+    sent = _sent(kept, k, bits[k].shape)
     encoder = constriction.stream.queue.RangeEncoder()
-    encoder.encode(bits[k].reshape(-1).astype(np.int32), _FAMILY,
-                   integer.probability_of_one(numerators).reshape(-1))
+    encoder.encode(bits[k][sent].astype(np.int32), _FAMILY,
+                   integer.probability_of_one(numerators[sent]))
     segments.append(_to_bytes(encoder.get_compressed()))
   return segments
 
@@ -55,11 +68,12 @@ def can_hold(segment_bytes, symbols):
   return 8 * segment_bytes + 64 >= 0.5 * symbols * MIN_BITS_PER_SYMBOL
 
 
-def decode(engine, segments, height, width):
+def decode(engine, segments, height, width, kept=None):
   """Segments -> bits uint8 {0,1} [len(segments), H, W, D], row by row.
 
   A header's claimed size costs nothing until segments long enough to code
   it are there: shorter ones are refused before anything is allocated.
+  With ``kept`` (as for ``encode``) bits that were not sent decode as 0.
   """
   config = engine.config
   depth, hidden = config.layer_depth, config.hidden
@@ -68,7 +82,9 @@ def decode(engine, segments, height, width):
     raise EntropyDecodeError(f"{layers} layers, but the entropy model codes "
                              f"{config.coded_layers}.")
   for k, segment in enumerate(segments):
-    if not can_hold(len(segment), height * width * depth):
+    sent = height * width if kept is None else int(
+        integer.sent_mask(kept, k).sum())
+    if not can_hold(len(segment), sent * depth):
       raise EntropyDecodeError(
           f"segment {k + 1} ({len(segment)} bytes) is too short to code a "
           f"{height}x{width} code map.")
@@ -82,19 +98,31 @@ def decode(engine, segments, height, width):
     x = np.zeros((height, width, depth), integer.STORE)  # rows to come: 0
     z1 = engine.layer_context(k, state)
     lstm = engine.zero_lstm(width)
+    mask = None if kept is None else integer.sent_mask(kept, k)
     for y in range(height):
       p = integer.probability_of_one(
           engine.row_probabilities(k, x, y, z1, lstm))
-      row = np.asarray(decoder.decode(_FAMILY, p.reshape(-1)), np.uint8)
-      bits[k, y] = row.reshape(width, depth)
-      x[y] = bits[k, y] * (2.0 * one) - one
+      if mask is None:
+        row = np.asarray(decoder.decode(_FAMILY, p.reshape(-1)), np.uint8)
+        bits[k, y] = row.reshape(width, depth)
+        x[y] = bits[k, y] * (2.0 * one) - one
+      else:
+        sent = mask[y] > 0
+        if sent.any():
+          bits[k, y, sent] = np.asarray(decoder.decode(
+              _FAMILY, p[sent].reshape(-1)), np.uint8).reshape(-1, depth)
+        x[y] = (bits[k, y] * (2.0 * one) - one) * mask[y][:, None]
     if config.progressive and k + 1 < layers:
       state, shared = engine.next_state(k, x, shared)
   return bits
 
 
-def ideal_bits(engine, bits):
-  """The model's cross-entropy of the bits, in bits (per layer)."""
-  p = integer.probability_of_one(engine.probabilities(bits))
+def ideal_bits(engine, bits, kept=None):
+  """The model's cross-entropy of the (sent) bits, in bits (per layer)."""
+  p = integer.probability_of_one(engine.probabilities(bits, kept))
   q = np.where(bits > 0, p, 1.0 - p)
-  return -np.log2(q).reshape(len(bits), -1).sum(axis=1)
+  cost = -np.log2(q)
+  if kept is not None:
+    cost = cost * np.stack([_sent(kept, k, bits[k].shape)
+                            for k in range(len(bits))])
+  return cost.reshape(len(bits), -1).sum(axis=1)

@@ -259,14 +259,16 @@ class IntegerBinaryRNN:
 
   # -- whole code maps (the encoder's side, and tests) ----------------------
 
-  def probabilities(self, bits):
+  def probabilities(self, bits, kept=None):
     """bits uint8 {0,1} [layers, H, W, D] -> numerators, same shape."""
-    return np.stack(list(self.layer_probabilities(bits)))
+    return np.stack(list(self.layer_probabilities(bits, kept)))
 
-  def layer_probabilities(self, bits):
+  def layer_probabilities(self, bits, kept=None):
     """Yields each layer's numerators [H, W, D] in turn (the encoder codes
     and drops one layer at a time: a whole image's at once is 8 bytes per
-    code bit)."""
+    code bit). ``kept`` ([H, W], optional): iterations each position sends;
+    a position's bits of later layers are not sent and read as 0, the value
+    of a bit not yet known (``sent_mask``)."""
     layers, height, width, depth = bits.shape
     state = np.zeros((height, width, depth), STORE)
     hidden = self.config.hidden
@@ -274,6 +276,8 @@ class IntegerBinaryRNN:
               np.zeros((height, width, hidden), STORE))
     for k in range(layers):
       x = bits[k].astype(STORE) * (2 * ONE) - ONE
+      if kept is not None:
+        x *= sent_mask(kept, k)[..., None]
       z1 = self.layer_context(k, state)
       lstm = self.zero_lstm(width)
       out = np.empty((height, width, depth), STORE)
@@ -282,6 +286,11 @@ class IntegerBinaryRNN:
       yield out
       if self.config.progressive and k + 1 < layers:
         state, shared = self.next_state(k, x, shared)
+
+
+def sent_mask(kept, k):
+  """[H, W] STORE, 1 where layer k's bits are sent (k < kept), else 0."""
+  return (np.asarray(kept) > k).astype(STORE)
 
 
 def probability_of_one(numerators):

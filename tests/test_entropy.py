@@ -62,6 +62,32 @@ def test_exact_decoding_and_prefixes(progressive):
                                 bits[:1])
 
 
+@pytest.mark.parametrize("progressive", [True, False])
+def test_positions_that_stopped_are_not_coded(progressive):
+  """Spatially adaptive files (issue #16): with a map of iterations per
+  position, later bits there are not coded (any values give the same
+  segments, which are shorter) and decode as 0; prefixes still decode."""
+  eng = integer.IntegerBinaryRNN(_network(progressive))
+  bits = _bits((3, 10, 7, 8), seed=1)
+  kept = np.random.default_rng(4).integers(1, 4, (10, 7))
+  kept[0, 0] = 3
+  segments = coding.encode(eng, bits, kept)
+  sent = np.arange(3)[:, None, None] < kept[None]
+  want = bits * sent[..., None]
+  np.testing.assert_array_equal(coding.decode(eng, segments, 10, 7, kept),
+                                want)
+  other = np.where(sent[..., None], bits, 1 - bits).astype(np.uint8)
+  assert coding.encode(eng, other, kept) == segments
+  full = coding.encode(eng, bits)
+  assert all(len(a) <= len(b) for a, b in zip(segments, full))
+  assert sum(map(len, segments)) < sum(map(len, full))
+  np.testing.assert_array_equal(
+      coding.decode(eng, segments[:2], 10, 7, kept), want[:2])
+  ideal = coding.ideal_bits(eng, bits, kept)
+  assert np.all(ideal <= coding.ideal_bits(eng, bits))
+  assert np.all(8 * np.array(list(map(len, segments))) >= ideal)
+
+
 @settings(max_examples=25, deadline=None)
 @given(k=st.integers(0, 2), y=st.integers(0, 5), x=st.integers(0, 6),
        d=st.integers(0, 7))
