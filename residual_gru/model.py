@@ -333,7 +333,67 @@ class RNNCompressionModel(PixelRange, keras.Model):
     return pixels_to_uint8(self._decode(bits, height, width, keep_all=False,
                                         report=True)[-1])
 
-  def _decode(self, bits, height, width, keep_all, report=False):
+  @tf.function(input_signature=[
+      tf.TensorSpec([None, None, None, None], tf.uint8),
+      tf.TensorSpec([None, None], tf.int32),
+      tf.TensorSpec([], tf.int32),
+      tf.TensorSpec([], tf.int32)])
+  def decompress_adaptive(self, bits, kept, height, width):
+    """``decompress`` of a spatially adaptive code map: ``kept`` [h, w] is
+    the iterations each code position sent; later codes there read as 0 and
+    its block holds the image it stopped at (``compress_adaptive``)."""
+    return pixels_to_uint8(self._decode(bits, height, width, keep_all=False,
+                                        kept=kept)[-1])
+
+  def compress_adaptive(self, image, iterations, slope, block=2,
+                        progress=None):
+    """Spatially adaptive encoding (issue #16), run eagerly.
+
+    Encoder and decoder run in step; after each iteration every block of
+    ``block`` x ``block`` code positions that is still sending measures its
+    share of MS-SSIM (``metrics.msssim_shares``) and stops once one
+    iteration raised it by less than ``slope`` (equal slopes: every block
+    pays the same bits per iteration). A stopped block sends nothing more
+    and holds its image. Returns (bits uint8 [n, h, w, 32], zero where not
+    sent, n the last iteration any block sent; kept int32 [h, w]).
+    """
+    from residual_gru import metrics  # noqa: PLC0415 (scipy, only here)
+    image = np.asarray(image)
+    height, width = image.shape[:2]
+    x = pad_to_block(self.to_network(image))[None]
+    ph, pw = int(x.shape[1]), int(x.shape[2])
+    h, w = ph // CODE_STRIDE, pw // CODE_STRIDE
+    recon, gain = self.initial_carry(1, ph, pw)
+    enc_state = self.encoder.initial_state(1, ph, pw)
+    dec_state = self.decoder.initial_state(1, h, w)
+    active = np.ones((-(-h // block), -(-w // block)), bool)
+    kept = np.zeros((h, w), np.int32)
+    codes, previous = [], None
+    for t in range(int(iterations)):
+      sending = np.repeat(np.repeat(active, block, 0), block, 1)[:h, :w]
+      kept += sending
+      bits, enc_state = self.encode_step(x, recon, gain, enc_state)
+      mask = tf.constant(sending[None, ..., None], tf.float32)
+      bits = bits * mask
+      if t == 0:
+        dec_state = self.prime(bits, dec_state)
+      pixels_mask = tf.repeat(tf.repeat(mask, CODE_STRIDE, 1), CODE_STRIDE, 2)
+      recon, gain, dec_state = self.decode_step(bits, recon, gain, dec_state,
+                                                pixels_mask)
+      codes.append((bits[0] > 0).numpy().astype(np.uint8))
+      if progress is not None:
+        progress(t + 1)
+      shares = metrics.msssim_shares(
+          image, pixels_to_uint8(self.to_pixels(
+              recon[0, :height, :width])).numpy(), block * CODE_STRIDE)
+      if previous is not None:
+        active &= (shares - previous) >= slope
+      previous = shares
+      if not active.any():
+        break
+    return np.stack(codes), kept
+
+  def _decode(self, bits, height, width, keep_all, report=False, kept=None):
     n, h, w = tf.shape(bits)[0], tf.shape(bits)[1], tf.shape(bits)[2]
     codes = tf.cast(bits, tf.float32)[:, None] * 2.0 - 1.0
     recon, gain = self.initial_carry(1, h * CODE_STRIDE, w * CODE_STRIDE)
@@ -347,9 +407,13 @@ class RNNCompressionModel(PixelRange, keras.Model):
       # KB at the same speed, 1 holds 0.43 KB but decodes 12 % slower
       # (BUILD-notes.md, "Memory per pixel").
       tf.autograph.experimental.set_loop_options(parallel_iterations=2)
-      dec_state = self._prime_first(t, codes[t], dec_state)
-      recon, gain, dec_state = self.decode_step(codes[t], recon, gain,
-                                                dec_state)
+      code, keep = codes[t], None
+      if kept is not None:
+        code_mask, keep = keep_masks(kept[None], t)
+        code = code * code_mask
+      dec_state = self._prime_first(t, code, dec_state)
+      recon, gain, dec_state = self.decode_step(code, recon, gain,
+                                                dec_state, keep)
       recon = self._after(t, recon, report)
       if keep_all:
         images = images.write(t, self.to_pixels(recon[0, :height, :width]))

@@ -222,3 +222,30 @@ def test_stopped_blocks_hold_their_reconstruction_and_send_no_codes():
   assert codes.shape == (1, 2, 4, 1) and pixels.shape == (1, 32, 64, 1)
   assert float(tf.reduce_sum(codes)) == 7
   assert float(tf.reduce_sum(pixels)) == 7 * 256
+
+
+def test_adaptive_coding_stops_blocks_and_decodes_what_it_sent():
+  """compress_adaptive (issue #16): with no slope no block stops and the
+  bits are the uniform ones; with a huge slope every block stops after its
+  second iteration; decompress_adaptive reads a map where blocks stopped
+  at different iterations as the masked unroll does."""
+  model = tiny_model()
+  image = _image(40, 72, 9)
+  uniform, _ = model.compress(image, 3)
+  bits, kept = model.compress_adaptive(image, 3, slope=-np.inf)
+  assert (kept == 3).all() and bits.shape == (3, 4, 6, 32)
+  assert (bits != uniform.numpy()).mean() < 0.01
+  bits, kept = model.compress_adaptive(image, 3, slope=np.inf)
+  assert bits.shape[0] == 2 and (kept == 2).all()
+  kept = np.array([[1, 1, 2, 2, 3, 3]] * 4, np.int32)
+  full, _ = model.compress(image, 3)
+  decoded = model.decompress_adaptive(full, kept, 40, 72).numpy()
+  assert decoded.shape == (40, 72, 3)
+  # the first two columns of positions stopped after one iteration
+  first = model.decompress(full[:1], 40, 72).numpy()
+  np.testing.assert_array_equal(decoded[:, :32], first[:, :32])
+  assert (decoded[:, 64:] != first[:, 64:]).any()
+  everything = model.decompress_adaptive(full, np.full((4, 6), 3, np.int32),
+                                         40, 72).numpy()
+  np.testing.assert_array_equal(everything,
+                                model.decompress(full, 40, 72).numpy())

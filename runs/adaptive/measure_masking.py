@@ -125,44 +125,8 @@ def block_ssim(a, b):
 
 
 def block_msssim(a, b):
-  """Each BLOCK x BLOCK block's share of MS-SSIM -> [H/32, W/32].
-
-  MS-SSIM is a product over scales s of mean maps M_s (contrast-structure,
-  SSIM at the coarsest), so d log MS-SSIM = sum_s w_s dM_s / M_s. A block's
-  share is sum_s w_s * (the mean of scale s's map over the block): the
-  same with M_s taken as 1 (M_s is 0.8-1 at the rates that matter), so
-  that a block's gain from one iteration does not depend on the others.
-  The maps are the reference's (11-tap Gaussian, sigma 1.5, 2x2 box
-  downsampling) with reflected borders, so every block has every scale.
-  """
-  from scipy import ndimage  # noqa: PLC0415 (only this criterion needs it)
-  x, y = a.astype(np.float64), b.astype(np.float64)
-  h, w = a.shape[:2]
-  hb, wb = -(-h // BLOCK), -(-w // BLOCK)
-  weights = np.array(metrics.MSSSIM_WEIGHTS)
-  c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-  blur = lambda im: ndimage.gaussian_filter(im, (1.5, 1.5, 0), mode="reflect",
-                                            truncate=5 / 1.5)
-  out = np.zeros((hb, wb))
-  for s, weight in enumerate(weights):
-    mu1, mu2 = blur(x), blur(y)
-    s11 = blur(x * x) - mu1 * mu1
-    s22 = blur(y * y) - mu2 * mu2
-    s12 = blur(x * y) - mu1 * mu2
-    value = (2 * s12 + c2) / (s11 + s22 + c2)
-    if s == len(weights) - 1:
-      value = value * (2 * mu1 * mu2 + c1) / (mu1 * mu1 + mu2 * mu2 + c1)
-    value = value.mean(-1)
-    side = BLOCK >> s
-    ph, pw = hb * side, wb * side
-    padded = np.pad(value, ((0, max(0, ph - value.shape[0])),
-                            (0, max(0, pw - value.shape[1]))), mode="edge")
-    pooled = padded[:ph, :pw].reshape(hb, side, wb, side).mean((1, 3))
-    out += weight * pooled
-    if s < len(weights) - 1:
-      x, y = [ndimage.convolve(im, np.ones((2, 2, 1)) / 4, mode="reflect")
-              [::2, ::2] for im in (x, y)]
-  return out
+  """Each block's share of MS-SSIM (metrics.msssim_shares)."""
+  return metrics.msssim_shares(a, b, BLOCK)
 
 
 def block_psnr(a, b):
