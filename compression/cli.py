@@ -162,6 +162,13 @@ def _parser():
                   help="Our codec's tiles, as encode's --tile-size (default: "
                   "its choice per image: whole up to one megapixel); e.g. "
                   "256 against 0 measures what tile borders cost.")
+  sp.add_argument("--adaptive", action="store_true",
+                  help="Also our codec's spatially adaptive files (each "
+                  "32x32 block stops when one more iteration adds too "
+                  "little to MS-SSIM; a sweep of that threshold), entropy "
+                  "coded, with their BD-rate against uniform coding and "
+                  "their decode time against a uniform file of as many "
+                  "iterations.")
   model_arg(sp)
 
   sp = sub.add_parser("speed", help="Encode/decode time and peak memory of "
@@ -422,20 +429,25 @@ def cmd_eval(args):
       step = registry.get(model).meta.get("provenance", {}).get("step")
       output_dir = output_dir.replace("{step}", str(step))
   t0 = time.time()
+  if args.adaptive and "ours" not in codecs:
+    raise UsageError("--adaptive needs ours among --codecs.")
   result = evaluation.evaluate(paths, codecs, output_dir, model,
                                args.workers, args.entropy, args.downscale,
-                               args.tile_size)
+                               args.tile_size, args.adaptive)
   print(f"{len(paths)} images, {len(result['rows'])} encodings in "
         f"{time.time() - t0:.0f} s -> {output_dir}")
   for codec, entry in sorted(result["summary"].items()):
     m = entry["msssim"]
     at = dict(zip(m["bpp"], m["mean"]))
     bd = entry["psnr"].get("bd_rate_vs_jpeg_percent")
+    vs_uniform = m.get("bd_rate_vs_uniform_percent")
     print(f"  {codec:>16}: MS-SSIM " + " ".join(
         f"{at[b]:.4f}@{b}" if b in at else f"-@{b}"
         for b in (0.25, 0.5, 1.0, 2.0)) +
           f"  AUC {m['auc_0.25_2']:.4f}" +
-          (f"  BD-rate(PSNR) {bd:+.1f}%" if bd is not None else ""))
+          (f"  BD-rate(PSNR) {bd:+.1f}%" if bd is not None else "") +
+          (f"  BD-rate(MS-SSIM) vs uniform {vs_uniform:+.1f}%"
+           if vs_uniform is not None else ""))
   return 1 if result["failures"] else 0
 
 

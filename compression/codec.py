@@ -21,7 +21,7 @@ import threading
 
 import numpy as np
 
-from compression import container, errors
+from compression import container, errors, stop_map
 from residual_gru import codes
 
 # Memory that the network holds per pixel of what it codes at once (the
@@ -41,6 +41,9 @@ MEMORY_LIMIT_ENV = "RNN_CODEC_MEMORY_LIMIT_MB"
 # DEFAULT_TILE_SIZE (BUILD-notes.md, "Tiled coding": what the borders cost).
 UNTILED_MAX_PIXELS = 1 << 20
 DEFAULT_TILE_SIZE = 512
+# Spatially adaptive files: code positions per side of a stop-map cell
+# (2: 32x32 pixels, the grid runs/adaptive/README.md measured).
+MAP_BLOCK = 2
 
 
 def memory_limit_mb():
@@ -274,33 +277,42 @@ class Codec:
     return (self.entropy is not None and entropy_coding is not False and
             len(bits) <= self.entropy[1].config.coded_layers)
 
-  def _raw(self, bits, width, height, tile_size=0):
+  def _raw(self, bits, width, height, tile_size=0, stops=None):
+    kept = None if stops is None else container.positions_kept(
+        stops, MAP_BLOCK, width, height, self.geometry)
     return container.Container(
         model_id=self.model_id, width=width, height=height,
-        segments=container.pack_bits(bits), geometry=self.geometry,
-        tile_size=tile_size)
+        segments=container.pack_bits(bits, kept), geometry=self.geometry,
+        tile_size=tile_size, stop_map=stops,
+        map_block=0 if stops is None else MAP_BLOCK)
 
-  def entropy_coded(self, bits, width, height, tile_size=0):
+  def entropy_coded(self, bits, width, height, tile_size=0, stops=None):
     """The range-coded Container of the codes, whatever its size (``pack``
     writes it only when it is smaller than raw). A tiled image's code map
     is coded whole, like any other: the BinaryRNN's context crosses tile
     borders, and its memory is that of the code map (1/256 of the pixels)."""
     from entropy_coder import coding
     entropy_id, engine = self.entropy
+    kept = None if stops is None else container.positions_kept(
+        stops, MAP_BLOCK, width, height, self.geometry)
     return container.Container(
         model_id=self.model_id, width=width, height=height,
-        segments=coding.encode(engine, np.asarray(bits, np.uint8)),
+        segments=coding.encode(engine, np.asarray(bits, np.uint8), kept),
         payload_type=container.ENTROPY_CODED, entropy_id=entropy_id,
-        tile_size=tile_size)
+        tile_size=tile_size, stop_map=stops,
+        map_block=0 if stops is None else MAP_BLOCK)
 
-  def pack(self, bits, width, height, entropy_coding=None, tile_size=0):
+  def pack(self, bits, width, height, entropy_coding=None, tile_size=0,
+           stops=None):
     """Codes [n, h, w, 32] -> file bytes, range coded when the model can
     and that is smaller: never an entropy-coded file larger than raw.
-    ``tile_size``: the tiles ``encode`` made the codes in (0: whole)."""
-    raw = self._raw(bits, width, height, tile_size).to_bytes()
+    ``tile_size``: the tiles ``encode`` made the codes in (0: whole);
+    ``stops``: the stop map of spatially adaptive codes (``encode_adaptive``)."""
+    raw = self._raw(bits, width, height, tile_size, stops).to_bytes()
     if not self._uses_entropy(bits, entropy_coding):
       return raw
-    coded = self.entropy_coded(bits, width, height, tile_size).to_bytes()
+    coded = self.entropy_coded(bits, width, height, tile_size,
+                               stops).to_bytes()
     return coded if len(coded) <= len(raw) else raw
 
   def file_sizes(self, bits, width, height, entropy_coding=None,
@@ -320,10 +332,10 @@ class Codec:
     return sizes
 
   def unpack(self, c):
-    """A parsed container -> codes [n, h, w, 32]."""
+    """A parsed container -> codes [n, h, w, 32] (0 where not sent)."""
     if c.payload_type == container.RAW:
       return container.unpack_bits(c.segments, c.width, c.height,
-                                   self.geometry)
+                                   self.geometry, c.kept())
     if self.entropy is None or self.entropy[0] != c.entropy_id:
       raise errors.UnknownModelError(
           f"The file is entropy coded with entropy model {c.entropy_id}, "
@@ -331,7 +343,7 @@ class Codec:
     from entropy_coder import coding
     h, w = container.code_map_size(c.width, c.height, self.geometry)
     try:
-      return coding.decode(self.entropy[1], c.segments, h, w)
+      return coding.decode(self.entropy[1], c.segments, h, w, c.kept())
     except (ValueError, RuntimeError, AssertionError) as e:
       # constriction's range decoder asserts on data no encoder could write.
       raise errors.FormatError(f"The entropy-coded payload is invalid: {e}")
@@ -345,6 +357,36 @@ class Codec:
     tile_size = self.tile_size_for(width, height, tile_size)
     return self.pack(self.encode(pixels, iterations, progress, tile_size),
                      width, height, entropy_coding, tile_size)
+
+  def encode_adaptive(self, pixels, iterations, slope, progress=None):
+    """Spatially adaptive codes (issue #16): every MAP_BLOCK x MAP_BLOCK
+    cell of code positions (32x32 pixels) stops once one iteration raised
+    its share of MS-SSIM by less than ``slope`` (equal slopes; see
+    RNNCompressionModel.compress_adaptive). -> (codes, stop map)."""
+    if not hasattr(self.network, "compress_adaptive"):
+      raise errors.CodecError(f"Model {self.name} cannot code adaptively "
+                              f"(a 2016 thumbnail network).")
+    height, width = pixels.shape[:2]
+    cells = container.map_cells(width, height, MAP_BLOCK, self.geometry)
+    if cells[0] * cells[1] > stop_map.MAX_CELLS:
+      raise errors.ImageTooLargeError(
+          f"Adaptive coding takes images up to {stop_map.MAX_CELLS} cells "
+          f"of 32x32 pixels (4 megapixels); this one has "
+          f"{cells[0] * cells[1]}.")
+    self.check_memory(width, height, "Encoding")
+    report = None if progress is None else (
+        lambda t: progress(t, iterations))
+    bits, kept = self.network.compress_adaptive(
+        pixels, iterations, slope, block=MAP_BLOCK, progress=report)
+    return bits, kept[::MAP_BLOCK, ::MAP_BLOCK]
+
+  def compress_adaptive(self, pixels, iterations, slope, entropy_coding=None,
+                        progress=None):
+    """uint8 H x W x 3 -> the bytes of a spatially adaptive file."""
+    iterations = self.check_iterations(iterations)
+    height, width = pixels.shape[:2]
+    bits, stops = self.encode_adaptive(pixels, iterations, slope, progress)
+    return self.pack(bits, width, height, entropy_coding, 0, stops)
 
   def decompress(self, data, progressive=False, progress=None):
     """Container bytes (or a parsed Container) -> uint8 image(s)."""
@@ -361,5 +403,20 @@ class Codec:
     # Before entropy decoding:
     self.check_memory(c.width, c.height, "Decoding", c.tile_size,
                       c.iterations if progressive else 1)
+    if c.stop_map is not None:
+      return self._decode_adaptive(c, progressive)
     return self.decode(self.unpack(c), c.width, c.height, progressive,
                        progress, c.tile_size)
+
+  def _decode_adaptive(self, c, progressive):
+    """A version-3 file -> image (progressive: the image of every prefix,
+    each decoded on its own)."""
+    if not hasattr(self.network, "decompress_adaptive"):
+      raise errors.FormatError(f"Model {self.name} has no adaptive decoder.")
+    bits, kept = self.unpack(c), c.kept()
+    h, w = np.int32(c.height), np.int32(c.width)
+    if not progressive:
+      return self.network.decompress_adaptive(bits, kept, h, w).numpy()
+    return np.stack([self.network.decompress_adaptive(
+        bits[:k], np.minimum(kept, k), h, w).numpy()
+                     for k in range(1, len(bits) + 1)])

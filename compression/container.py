@@ -16,6 +16,11 @@ picture.
   tile_size   varint   only in version 2: the side of the square tiles the
                        image was coded in, independently (a multiple of 32)
   iterations  varint   number of segments that follow (1..MAX_ITERATIONS)
+  map_block   varint   only in version 3 (spatially adaptive): code
+                       positions per side of a stop-map cell (1..8)
+  map_length  varint   only in version 3: bytes of the coded stop map
+  map         bytes    only in version 3: iterations each cell sent
+                       (compression.stop_map; the largest is ``iterations``)
   lengths     varints  only when entropy coded: each segment's byte length
                        (a positive multiple of 4: whole range-coder words)
   header_crc  2 bytes  CRC-16/CCITT-FALSE of every header byte above
@@ -26,6 +31,11 @@ in row-major order, packed with numpy.packbits (most significant bit first;
 bit 1 is code +1), so its length follows from the image size. The 2016
 thumbnail networks' code maps have their own shape (residual_gru.codes:
 the model id says which network, and so which geometry).
+
+A spatially adaptive file (version 3, never tiled) stores in segment t
+only the codes of the positions whose cell sent more than t iterations:
+raw, their bits in row-major order of positions; entropy coded, the range
+coder skips the other positions (entropy_coder.coding).
 
 A tiled file (version 2) has the same segments: tiles are multiples of 32
 pixels, so their code maps put side by side are exactly the whole image's
@@ -39,12 +49,15 @@ import dataclasses
 import numpy as np
 
 from compression import errors
+from compression import stop_map as stop_map_lib
 from residual_gru import codes
 
 MAGIC = b"RNC"
 VERSION = 1          # untiled files (every file before tiled coding)
 TILED_VERSION = 2    # adds the tile_size field
-VERSIONS = (VERSION, TILED_VERSION)
+ADAPTIVE_VERSION = 3  # adds the stop map (spatially adaptive bits)
+VERSIONS = (VERSION, TILED_VERSION, ADAPTIVE_VERSION)
+MAX_MAP_BLOCK = 8
 # Tile sides are multiples of every network's padding block (32 and 8), so
 # the tiles' code maps tile the image's code map exactly.
 TILE_GRID = 32
@@ -158,14 +171,31 @@ class Container:
   tile_size: int = 0   # 0: coded whole (version 1)
   # Not stored: the model id implies it (residual_gru.codes).
   geometry: codes.CodeGeometry = FULL_RESOLUTION
+  # Spatially adaptive files (version 3): iterations each cell of
+  # map_block x map_block code positions sent, int [cells down, across].
+  stop_map: np.ndarray = None
+  map_block: int = 0
 
   @property
   def iterations(self):
     return len(self.segments)
 
+  @property
+  def version(self):
+    if self.stop_map is not None:
+      return ADAPTIVE_VERSION
+    return TILED_VERSION if self.tile_size else VERSION
+
+  def kept(self):
+    """Iterations each code position sent, int32 [h, w] (None: all)."""
+    if self.stop_map is None:
+      return None
+    return positions_kept(self.stop_map, self.map_block, self.width,
+                          self.height, self.geometry)
+
   def header_bytes(self):
     out = bytearray(MAGIC)
-    out.append(TILED_VERSION if self.tile_size else VERSION)
+    out.append(self.version)
     out.append(self.payload_type)
     _put_varint(out, self.model_id)
     if self.payload_type == ENTROPY_CODED:
@@ -175,6 +205,11 @@ class Container:
     if self.tile_size:
       _put_varint(out, self.tile_size)
     _put_varint(out, self.iterations)
+    if self.stop_map is not None:
+      coded = stop_map_lib.encode(self.stop_map, self.iterations)
+      _put_varint(out, self.map_block)
+      _put_varint(out, len(coded))
+      out += coded
     if self.payload_type == ENTROPY_CODED:
       for segment in self.segments:
         _put_varint(out, len(segment))
@@ -198,7 +233,10 @@ class Container:
     if not 1 <= iterations <= self.iterations:
       raise errors.CodecError(
           f"Can keep 1 to {self.iterations} iterations, not {iterations}.")
-    return dataclasses.replace(self, segments=self.segments[:iterations])
+    stops = (None if self.stop_map is None else
+             np.minimum(self.stop_map, iterations))
+    return dataclasses.replace(self, segments=self.segments[:iterations],
+                               stop_map=stops)
 
   def size_report(self):
     header = len(self.header_bytes())
@@ -215,14 +253,60 @@ class Container:
       raise errors.CodecError(
           f"A file holds 1 to {MAX_ITERATIONS} iterations, not "
           f"{self.iterations}.")
+    if self.stop_map is not None:
+      if self.tile_size:
+        raise errors.CodecError("A spatially adaptive file is not tiled.")
+      check_stop_map(self.stop_map, self.map_block, self.width, self.height,
+                     self.iterations, self.geometry)
     if self.payload_type == RAW:
-      want = raw_segment_bytes(self.width, self.height, self.geometry)
-      if any(len(s) != want for s in self.segments):
+      want = raw_segment_lengths(self.width, self.height, self.geometry,
+                                 self.kept(), self.iterations)
+      if [len(s) for s in self.segments] != want:
         raise errors.CodecError("Raw segments must be exactly the packed "
                                 "code map of the image.")
     elif any(len(s) < 4 or len(s) % 4 for s in self.segments):
       raise errors.CodecError("Entropy-coded segments are whole 32-bit "
                               "words, at least one.")
+
+
+def map_cells(width, height, map_block, geometry=FULL_RESOLUTION):
+  """(rows, columns) of the stop map of an image."""
+  h, w = code_map_size(width, height, geometry)
+  return -(-h // map_block), -(-w // map_block)
+
+
+def positions_kept(stops, map_block, width, height,
+                   geometry=FULL_RESOLUTION):
+  """A stop map -> iterations each code position sent, int32 [h, w]."""
+  h, w = code_map_size(width, height, geometry)
+  return np.repeat(np.repeat(np.asarray(stops, np.int32), map_block, 0),
+                   map_block, 1)[:h, :w]
+
+
+def check_stop_map(stops, map_block, width, height, iterations,
+                   geometry=FULL_RESOLUTION):
+  """A stop map fits the image and says which iterations the file holds."""
+  if not 1 <= map_block <= MAX_MAP_BLOCK:
+    raise errors.CodecError(f"A stop-map cell is 1 to {MAX_MAP_BLOCK} code "
+                            f"positions across, not {map_block}.")
+  stops = np.asarray(stops)
+  if stops.shape != map_cells(width, height, map_block, geometry):
+    raise errors.CodecError("The stop map does not fit the image.")
+  if stops.size > stop_map_lib.MAX_CELLS:
+    raise errors.CodecError(f"A stop map holds at most "
+                            f"{stop_map_lib.MAX_CELLS} cells.")
+  if stops.min() < 1 or stops.max() != iterations:
+    raise errors.CodecError(f"Stop-map values must be 1..{iterations}, the "
+                            f"largest {iterations}.")
+
+
+def raw_segment_lengths(width, height, geometry=FULL_RESOLUTION, kept=None,
+                        iterations=1):
+  """Bytes of each raw segment: the packed codes of the positions sent."""
+  if kept is None:
+    return [raw_segment_bytes(width, height, geometry)] * iterations
+  return [-(-int((kept > t).sum()) * geometry.bits // 8)
+          for t in range(iterations)]
 
 
 def parse(data, geometry_for=None):
@@ -240,7 +324,7 @@ def parse(data, geometry_for=None):
   if version not in VERSIONS:
     raise errors.UnsupportedVersionError(
         f"Format version {version} is not supported (this codec reads "
-        f"versions {VERSION} and {TILED_VERSION}); upgrade the codec.")
+        f"versions {VERSION} to {ADAPTIVE_VERSION}); upgrade the codec.")
   flags = r.take(1, "flags")[0]
   payload_type = flags & 0x03
   if flags & ~0x03 or payload_type not in PAYLOAD_NAMES:
@@ -262,8 +346,27 @@ def parse(data, geometry_for=None):
   if not 1 <= iterations <= MAX_ITERATIONS:
     raise errors.FormatError(f"The header claims {iterations} iterations.")
   geometry = geometry_for(model_id) if geometry_for else FULL_RESOLUTION
+  stops, map_block = None, 0
+  if version == ADAPTIVE_VERSION:
+    map_block = r.varint("stop-map cell size")
+    if not 1 <= map_block <= MAX_MAP_BLOCK:
+      raise errors.FormatError(f"The header claims stop-map cells of "
+                               f"{map_block} code positions.")
+    cells = map_cells(width, height, map_block, geometry)
+    if cells[0] * cells[1] > stop_map_lib.MAX_CELLS:
+      raise errors.FormatError(f"The header claims a stop map of "
+                               f"{cells[0]}x{cells[1]} cells.")
+    coded = r.take(r.varint("stop-map length"), "stop map")
+    try:
+      stops = stop_map_lib.decode(coded, cells, iterations)
+      if stops.max() != iterations:
+        raise errors.CodecError("no cell sent the last iteration.")
+    except (stop_map_lib.StopMapError, errors.CodecError) as e:
+      raise errors.FormatError(f"The stop map is invalid: {e}")
   if payload_type == RAW:
-    lengths = [raw_segment_bytes(width, height, geometry)] * iterations
+    kept = None if stops is None else positions_kept(
+        stops, map_block, width, height, geometry)
+    lengths = raw_segment_lengths(width, height, geometry, kept, iterations)
   else:
     lengths = [r.varint("segment length") for _ in range(iterations)]
     # The range coder writes whole 32-bit words, at least one for any code
@@ -294,21 +397,27 @@ def parse(data, geometry_for=None):
   return Container(model_id=model_id, width=width, height=height,
                    segments=segments, payload_type=payload_type,
                    entropy_id=entropy_id, tile_size=tile_size,
-                   geometry=geometry)
+                   geometry=geometry, stop_map=stops, map_block=map_block)
 
 
-def pack_bits(bits):
-  """uint8 {0,1} [n, h, w, 32] -> one packed raw segment per iteration."""
+def pack_bits(bits, kept=None):
+  """uint8 {0,1} [n, h, w, 32] -> one packed raw segment per iteration
+  (with ``kept``, only the positions that sent iteration t)."""
   bits = np.asarray(bits, np.uint8)
-  return [np.packbits(b.reshape(-1)).tobytes() for b in bits]
+  if kept is None:
+    return [np.packbits(b.reshape(-1)).tobytes() for b in bits]
+  return [np.packbits(b[kept > t].reshape(-1)).tobytes()
+          for t, b in enumerate(bits)]
 
 
-def unpack_bits(segments, width, height, geometry=FULL_RESOLUTION):
-  """Raw segments -> uint8 {0,1} [n, h, w, bits]."""
+def unpack_bits(segments, width, height, geometry=FULL_RESOLUTION,
+                kept=None):
+  """Raw segments -> uint8 {0,1} [n, h, w, bits] (0 where not sent)."""
   h, w = code_map_size(width, height, geometry)
-  out = np.empty((len(segments), h, w, geometry.bits), np.uint8)
+  out = np.zeros((len(segments), h, w, geometry.bits), np.uint8)
   for i, s in enumerate(segments):
-    out[i] = np.unpackbits(np.frombuffer(s, np.uint8),
-                           count=h * w * geometry.bits).reshape(
-                               h, w, geometry.bits)
+    sent = np.ones((h, w), bool) if kept is None else kept > i
+    out[i][sent] = np.unpackbits(
+        np.frombuffer(s, np.uint8),
+        count=int(sent.sum()) * geometry.bits).reshape(-1, geometry.bits)
   return out

@@ -97,9 +97,51 @@ def run_ours(path, model=None, entropy=False, downscale=1, tile_size=None):
   return rows
 
 
+# Equal-slope thresholds of spatially adaptive coding (codec.compress_adaptive):
+# each cell stops once an iteration raised its share of MS-SSIM by less.
+ADAPTIVE_SLOPES = (0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.03, 0.06)
+
+
+def run_ours_adaptive(path, model=None, downscale=1, slopes=ADAPTIVE_SLOPES):
+  """Spatially adaptive coding (issue #16) at each slope on one image ->
+  rows (real file sizes, entropy coded, stop map included), with encode and
+  decode seconds and the decode seconds of a uniform file of as many
+  iterations (the same decoder steps)."""
+  chosen = registry.get(model).codec
+  original = _load(path, downscale)
+  height, width = original.shape[:2]
+  n = chosen.max_iterations
+  rows = []
+  for slope in slopes:
+    t0 = time.perf_counter()
+    data = chosen.compress_adaptive(original, n, slope, entropy_coding=True)
+    t1 = time.perf_counter()
+    decoded = chosen.decompress(data)
+    t2 = time.perf_counter()
+    c = container.parse(data, lambda _: chosen.geometry)
+    uniform = chosen.pack(chosen.encode(original, c.iterations), width,
+                          height, entropy_coding=True)
+    t3 = time.perf_counter()
+    chosen.decompress(uniform)
+    uniform_seconds = time.perf_counter() - t3
+    rows.append({"codec": "ours-adaptive", "image": os.path.basename(path),
+                 "knob": slope, "bytes": len(data),
+                 "header_bytes": len(c.header_bytes()),
+                 "bpp": 8.0 * len(data) / (width * height),
+                 "iterations": c.iterations,
+                 "mean_iterations": float(np.mean(c.kept())),
+                 "encode_seconds": t1 - t0, "decode_seconds": t2 - t1,
+                 "uniform_decode_seconds": uniform_seconds,
+                 "seconds": t2 - t0, **_scores(original, decoded)})
+  return rows
+
+
 def _task(args):
   kind, path, model, entropy, downscale, tile_size = args
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  if kind == "ours-adaptive":
+    quiet.import_tensorflow()
+    return run_ours_adaptive(path, model, downscale)
   if kind in ("ours", "ours-entropy"):
     quiet.import_tensorflow()
     return run_ours(path, model, entropy, downscale, tile_size)
@@ -126,13 +168,21 @@ def summarize(rows, images, bpp_key="bpp"):
                        "image_count": counts.tolist(),
                        "auc_0.25_2": rd.auc(targets, mean)}
     summary[codec] = entry
-  if "jpeg" in summary:
-    jpeg = summary["jpeg"]
-    for codec, entry in summary.items():
+  # BD-rates against JPEG, and adaptive coding against uniform coding with
+  # the same model, both entropy coded.
+  for anchor, key, codecs in (
+      ("jpeg", "bd_rate_vs_jpeg_percent", list(summary)),
+      ("ours-entropy", "bd_rate_vs_uniform_percent", ["ours-adaptive"])):
+    if anchor not in summary:
+      continue
+    for codec in codecs:
+      if codec not in summary:
+        continue
+      entry = summary[codec]
       for metric, transform in (("psnr", np.asarray),
                                 ("msssim", rd.msssim_db)):
-        a, t = jpeg[metric], entry[metric]
-        entry[metric]["bd_rate_vs_jpeg_percent"] = (
+        a, t = summary[anchor][metric], entry[metric]
+        entry[metric][key] = (
             rd.bd_rate(a["bpp"], transform(a["mean"]), t["bpp"],
                        transform(t["mean"]))
             if len(a["bpp"]) >= 4 and len(t["bpp"]) >= 4 else None)
@@ -190,12 +240,14 @@ def _model_record(model):
 
 
 def evaluate(image_paths, codecs, output_dir, model=None, workers=2,
-             entropy=False, downscale=1, tile_size=None):
+             entropy=False, downscale=1, tile_size=None, adaptive=False):
   """Runs every codec on every image in worker processes; writes outputs.
 
   ``downscale``: box-downscale every image by this integer first (held-out
   images of JPEG training sources are scored at the size they train at).
   ``tile_size``: our codec's tiles (None: its choice per image size).
+  ``adaptive``: also our codec's spatially adaptive files
+  (``run_ours_adaptive``), with their BD-rate against uniform coding.
   """
   os.makedirs(output_dir, exist_ok=True)
   if "ours" in codecs:
@@ -205,9 +257,12 @@ def evaluate(image_paths, codecs, output_dir, model=None, workers=2,
     for path in image_paths:
       if codec == "ours":
         tasks.append(("ours", path, model, False, downscale, tile_size))
-        if entropy:
+        if entropy or adaptive:
           tasks.append(("ours-entropy", path, model, True, downscale,
                         tile_size))
+        if adaptive:
+          tasks.append(("ours-adaptive", path, model, True, downscale,
+                        None))
       else:
         tasks.append((codec, path, None, False, downscale, None))
   rows, failures = [], []

@@ -76,7 +76,7 @@ def test_not_our_file(data, message):
 
 def test_version_error_is_its_own_type():
   with pytest.raises(errors.UnsupportedVersionError):
-    container.parse(b"RNC\x03\x00\x01")
+    container.parse(b"RNC\x04\x00\x01")
 
 
 def _header(width, height, iterations):

@@ -1,0 +1,137 @@
+"""Spatially adaptive files (issue #16): the stop map's coding, format
+version 3 (round trip, truncation, refusing bad maps), and the codec's
+adaptive encode and decode."""
+
+import dataclasses
+
+from hypothesis import given, settings, strategies as st
+import numpy as np
+import pytest
+
+from compression import container, errors, registry, stop_map
+from tests.images import synthetic_image
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=st.integers(1, 12), cols=st.integers(1, 12),
+       iterations=st.integers(1, 16), seed=st.integers(0, 1000),
+       smooth=st.booleans())
+def test_stop_maps_round_trip(rows, cols, iterations, seed, smooth):
+  rng = np.random.default_rng(seed)
+  values = rng.integers(1, iterations + 1, (rows, cols))
+  if smooth:
+    values[:] = values[0, 0]
+  data = stop_map.encode(values, iterations)
+  assert len(data) % 4 == 0
+  np.testing.assert_array_equal(
+      stop_map.decode(data, (rows, cols), iterations), values)
+
+
+def test_a_smooth_map_costs_less_than_a_noisy_one():
+  rng = np.random.default_rng(0)
+  noisy = rng.integers(1, 17, (16, 24))
+  smooth = np.repeat(np.arange(1, 17), 24).reshape(16, 24)
+  assert len(stop_map.encode(smooth, 16)) * 4 < len(
+      stop_map.encode(noisy, 16))
+  with pytest.raises(ValueError):
+    stop_map.encode(np.zeros((2, 2), int), 4)
+
+
+def _adaptive(width=100, height=70, iterations=4, seed=0):
+  """A version-3 container of random codes, every cell a random count."""
+  rng = np.random.default_rng(seed)
+  cells = container.map_cells(width, height, 2)
+  stops = rng.integers(1, iterations + 1, cells)
+  stops.flat[0] = iterations
+  kept = container.positions_kept(stops, 2, width, height)
+  h, w = container.code_map_size(width, height)
+  bits = rng.integers(0, 2, (iterations, h, w, 32), np.uint8)
+  bits *= (np.arange(iterations)[:, None, None] < kept)[..., None].astype(
+      np.uint8)
+  return container.Container(
+      model_id=7, width=width, height=height,
+      segments=container.pack_bits(bits, kept), stop_map=stops,
+      map_block=2), bits
+
+
+def test_version_3_round_trips_and_truncates():
+  c, bits = _adaptive()
+  data = c.to_bytes()
+  assert data[3] == container.ADAPTIVE_VERSION
+  parsed = container.parse(data)
+  np.testing.assert_array_equal(parsed.stop_map, c.stop_map)
+  assert parsed.segments == c.segments and parsed.map_block == 2
+  np.testing.assert_array_equal(
+      container.unpack_bits(parsed.segments, 100, 70, kept=parsed.kept()),
+      bits)
+  # fewer positions sent in later iterations: shorter segments
+  lengths = [len(s) for s in c.segments]
+  assert lengths == sorted(lengths, reverse=True) and lengths[-1] < lengths[0]
+  short = container.parse(parsed.truncated(2).to_bytes())
+  assert short.iterations == 2 and short.stop_map.max() == 2
+  np.testing.assert_array_equal(short.stop_map, np.minimum(c.stop_map, 2))
+  np.testing.assert_array_equal(
+      container.unpack_bits(short.segments, 100, 70, kept=short.kept()),
+      bits[:2])
+
+
+def test_version_3_refuses_bad_maps():
+  c, _ = _adaptive()
+  with pytest.raises(errors.CodecError):
+    dataclasses.replace(c, stop_map=c.stop_map * 0 + 1).to_bytes()
+  with pytest.raises(errors.CodecError):
+    dataclasses.replace(c, stop_map=c.stop_map[:, :-1]).to_bytes()
+  with pytest.raises(errors.CodecError):
+    dataclasses.replace(c, tile_size=64).to_bytes()
+  data = bytearray(c.to_bytes())
+  data[3] = 4
+  with pytest.raises(errors.UnsupportedVersionError):
+    container.parse(bytes(data))
+  # a header claiming a map of more cells than a decoder walks
+  huge = dataclasses.replace(c, width=4096, height=4096,
+                             stop_map=np.ones((128, 128), int), segments=[])
+  with pytest.raises(errors.CodecError):
+    huge.to_bytes()
+
+
+@settings(max_examples=60, deadline=None)
+@given(position=st.integers(0, 10 ** 6), value=st.integers(0, 255))
+def test_damaged_version_3_files_are_format_errors(position, value):
+  c, _ = _adaptive(seed=3)
+  data = bytearray(c.to_bytes())
+  data[position % len(data)] = value
+  try:
+    container.parse(bytes(data))
+  except errors.CodecError:
+    pass
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir):
+  return registry.get(tiny_model_dir).codec
+
+
+def test_codec_adaptive_files_decode_to_what_the_network_decodes(tiny):
+  image = synthetic_image(70, 100, seed=5)
+  # no threshold: nothing stops, the image is the uniform one
+  data = tiny.compress_adaptive(image, 4, slope=-np.inf)
+  c = container.parse(data)
+  assert c.version == container.ADAPTIVE_VERSION and (c.stop_map == 4).all()
+  np.testing.assert_array_equal(tiny.decompress(data),
+                                tiny.decompress(tiny.compress(image, 4)))
+  # every cell stops after its second iteration
+  data = tiny.compress_adaptive(image, 4, slope=np.inf)
+  c = container.parse(data)
+  assert c.iterations == 2 and (c.stop_map == 2).all()
+  bits, stops = tiny.encode_adaptive(image, 4, slope=0.01)
+  data = tiny.pack(bits, 100, 70, stops=stops)
+  c = container.parse(data)
+  decoded = tiny.decompress(data)
+  kept = container.positions_kept(stops, 2, 100, 70)
+  want = tiny.network.decompress_adaptive(bits, kept, 70, 100).numpy()
+  np.testing.assert_array_equal(decoded, want)
+  frames = tiny.decompress(data, progressive=True)
+  assert frames.shape == (len(bits), 70, 100, 3)
+  np.testing.assert_array_equal(frames[-1], decoded)
+  np.testing.assert_array_equal(
+      tiny.decompress(c.truncated(1)), frames[0])
