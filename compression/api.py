@@ -16,12 +16,13 @@ import sys
 import numpy as np
 from tqdm import tqdm
 
-from compression import container, errors, images, metrics, registry
+from compression import (container, errors, images, metrics, registry,
+                         stop_map)
 
 
 def compress(image, iterations=None, model=None, target_bpp=None,
              target_msssim=None, entropy_coding=None, progress=False,
-             tile_size=None):
+             tile_size=None, adaptive=False):
   """Compresses an image to the bytes of a container file.
 
   Args:
@@ -46,9 +47,18 @@ def compress(image, iterations=None, model=None, target_bpp=None,
       multiple of 32), each without its neighbours, so that memory is
       bounded by the tile; 0: the whole image at once. None: whole up to
       one megapixel (and when it fits in memory), else tiles of 512.
+    adaptive: spatially adaptive bits (format version 3; images up to 4
+      megapixels, coded whole): each 32x32 block stops once one more
+      iteration adds less than a threshold to its share of MS-SSIM, so flat
+      regions stop early; the threshold is searched so that the file meets
+      ``target_bpp`` (the best image within it) or ``target_msssim`` (the
+      smallest file reaching it), one of which is required.
   """
   if target_bpp is not None and target_msssim is not None:
     raise errors.CodecError("Give target_bpp or target_msssim, not both.")
+  _check_flag("adaptive", adaptive)
+  if adaptive and target_bpp is None and target_msssim is None:
+    raise errors.CodecError("adaptive needs target_bpp or target_msssim.")
   for name, value in (("target_bpp", target_bpp),
                       ("target_msssim", target_msssim)):
     if value is not None and (isinstance(value, bool) or not isinstance(
@@ -66,6 +76,13 @@ def compress(image, iterations=None, model=None, target_bpp=None,
     iterations = chosen.check_iterations(
         chosen.max_iterations if iterations is None else iterations)
   _check_flag("progress", progress)
+  if adaptive:
+    if tile_size:
+      raise errors.CodecError("Adaptive coding codes the image whole "
+                              "(tile_size 0 or None).")
+    with _progress_bar(progress, "adaptive search") as step:
+      return _adaptive_for_target(pixels, chosen, target_bpp, target_msssim,
+                                  entropy_coding, step)
   tile_size = chosen.tile_size_for(width, height, tile_size)
   with _progress_bar(progress, "encoding") as step:
     bits = chosen.encode(pixels, iterations, step, tile_size)
@@ -82,6 +99,53 @@ def compress(image, iterations=None, model=None, target_bpp=None,
         break
     bits = bits[:iterations]
   return chosen.pack(bits, width, height, entropy_coding, tile_size)
+
+
+# Thresholds searched by adaptive coding (log scale), and how many halvings.
+ADAPTIVE_SLOPE_RANGE = (1e-4, 0.1)
+ADAPTIVE_SEARCH_STEPS = 7
+
+
+def _adaptive_for_target(pixels, chosen, target_bpp, target_msssim,
+                         entropy_coding, progress=None):
+  """The adaptive file meeting the target with the largest threshold (target
+  MS-SSIM: fewest bits) or the smallest (target bpp: best image), found by
+  bisection in log threshold: bits fall and quality falls as it grows."""
+  height, width = pixels.shape[:2]
+  n = chosen.max_iterations
+
+  def attempt(slope):
+    data = chosen.compress_adaptive(pixels, n, slope, entropy_coding)
+    if target_bpp is not None:
+      return data, 8.0 * len(data) / (width * height) <= target_bpp
+    return data, metrics.msssim(pixels, chosen.decompress(data)) >= \
+        target_msssim
+
+  lo, hi = np.log(ADAPTIVE_SLOPE_RANGE[0]), np.log(ADAPTIVE_SLOPE_RANGE[1])
+  best = None
+  # target bpp: small thresholds overshoot, so "meets" lies at the high end;
+  # target MS-SSIM: small thresholds meet it, and the largest that does wins.
+  data, meets = attempt(float(np.exp(lo if target_bpp is None else hi)))
+  if not meets:
+    if target_bpp is not None:
+      raise errors.CodecError(
+          f"target_bpp {target_bpp} is below the smallest adaptive file "
+          f"({8.0 * len(data) / (width * height):.3f} bpp) for a "
+          f"{width}x{height} image.")
+    return data  # no threshold reaches the target: the best there is
+  best = data
+  for i in range(ADAPTIVE_SEARCH_STEPS):
+    mid = (lo + hi) / 2
+    data, meets = attempt(float(np.exp(mid)))
+    if progress is not None:
+      progress(i + 1, ADAPTIVE_SEARCH_STEPS)
+    if meets:
+      best = data
+    if meets == (target_bpp is None):
+      lo = mid
+    else:
+      hi = mid
+  return best
 
 
 @contextlib.contextmanager
@@ -193,6 +257,10 @@ def info(data, model=None):
             "payload": container.PAYLOAD_NAMES[c.payload_type],
             "nominal_bpp": c.geometry.nominal_bpp(c.iterations),
             **c.size_report()}
+  if c.stop_map is not None:
+    report["stop_map"] = np.asarray(c.stop_map).tolist()
+    report["mean_iterations"] = float(np.mean(c.kept()))
+    report["map_bytes"] = len(stop_map.encode(c.stop_map, c.iterations))
   folder = registry.bundled().get(c.model_id)
   if folder is None and isinstance(model, (str, os.PathLike)):
     folder = os.fspath(model)

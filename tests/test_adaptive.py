@@ -135,3 +135,25 @@ def test_codec_adaptive_files_decode_to_what_the_network_decodes(tiny):
   np.testing.assert_array_equal(frames[-1], decoded)
   np.testing.assert_array_equal(
       tiny.decompress(c.truncated(1)), frames[0])
+
+
+
+def test_api_adaptive_meets_its_targets(tiny_model_dir):
+  import compression
+  from compression import metrics
+  image = synthetic_image(70, 100, seed=6)
+  data = compression.compress(image, model=tiny_model_dir, target_bpp=1.0,
+                              adaptive=True)
+  assert data[3] == container.ADAPTIVE_VERSION
+  assert 8 * len(data) / (70 * 100) <= 1.0
+  decoded = compression.decompress(data, model=tiny_model_dir)
+  target = metrics.msssim(image, decoded)
+  data = compression.compress(image, model=tiny_model_dir,
+                              target_msssim=target, adaptive=True)
+  assert metrics.msssim(image, compression.decompress(
+      data, model=tiny_model_dir)) >= target
+  with pytest.raises(errors.CodecError, match="target"):
+    compression.compress(image, model=tiny_model_dir, adaptive=True)
+  with pytest.raises(errors.CodecError, match="below"):
+    compression.compress(image, model=tiny_model_dir, target_bpp=0.01,
+                         adaptive=True)

@@ -57,6 +57,30 @@ def test_encode_in_tiles(photo_path, tmp_path, tiny_model_dir, capsys):
   assert not bad.exists()
 
 
+def test_adaptive_encode_and_its_map(photo_path, tmp_path, tiny_model_dir,
+                                     capsys):
+  """--adaptive (issue #16): a version-3 file within the target, info
+  reports the stop map and writes it as an image; without a target, a
+  one-line error and no file."""
+  rnc = tmp_path / "a.rnc"
+  assert run("encode", photo_path, "-o", rnc, "--adaptive",
+             "--target-bpp", 1.5, "--model", tiny_model_dir) == 0
+  assert rnc.read_bytes()[3] == 3
+  assert 8 * rnc.stat().st_size / (80 * 48) <= 1.5
+  png = tmp_path / "map.png"
+  assert run("info", rnc, "--map", png) == 0
+  assert "spatially adaptive" in capsys.readouterr().out
+  assert Image.open(png).size == (3, 2)  # 80x48 pixels in 32x32 blocks
+  assert run("decode", rnc, "-o", tmp_path / "a.png",
+             "--model", tiny_model_dir) == 0
+  bad = tmp_path / "b.rnc"
+  assert run("encode", photo_path, "-o", bad, "--adaptive",
+             "--model", tiny_model_dir) == 1
+  err = capsys.readouterr().err
+  assert "target" in err and len(err.strip().splitlines()) == 1
+  assert not bad.exists()
+
+
 def test_batch_mode_reports_bad_files_and_goes_on(tmp_path, photo_path,
                                                   tiny_model_dir, capsys):
   folder = tmp_path / "in"
