@@ -2,6 +2,7 @@
 
   python -m compression.golden v0
   python -m compression.golden v0 --entropy   # after its entropy model ships
+  python -m compression.golden v1 --adaptive  # a spatially adaptive file (version 3)
 
 (Also the ``golden`` and ``golden_entropy`` stages of
 ``python -m compression.release``.) Golden files are decoded by
@@ -42,6 +43,29 @@ def entropy_golden(name, folder=GOLDEN_DIR):
   return out
 
 
+# The adaptive golden file's threshold (codec.compress_adaptive): on the
+# golden crop its cells stop after different numbers of iterations.
+ADAPTIVE_SLOPE = 0.004
+
+
+def adaptive_golden(name, folder=GOLDEN_DIR):
+  """<model>_adaptive.rnc: the golden crop coded spatially adaptively
+  (format version 3, entropy coded when the model can), and its PNG."""
+  out = os.path.join(folder, f"{name}_adaptive.rnc")
+  if os.path.exists(out):
+    raise Exists(f"{out} exists: golden files are never rewritten.")
+  codec = registry.get(name).codec
+  source = images.load(images.SAMPLE_IMAGE)[64:160, 32:160]
+  data = codec.compress_adaptive(source, min(6, codec.max_iterations),
+                                 ADAPTIVE_SLOPE)
+  images.write_atomic(out, data)
+  images.save_png(out[:-4] + ".png", compression.decompress(data, model=name))
+  c = container.parse(data)
+  print(f"Wrote {out} ({len(data)} bytes; stop map {c.stop_map.tolist()}) "
+        f"and its decoded PNG.")
+  return out
+
+
 def golden(name, folder=GOLDEN_DIR):
   """The raw golden file of model ``name`` and its decoded PNG."""
   os.makedirs(folder, exist_ok=True)
@@ -62,6 +86,8 @@ if __name__ == "__main__":
   try:
     if sys.argv[2:] == ["--entropy"]:
       entropy_golden(sys.argv[1])
+    elif sys.argv[2:] == ["--adaptive"]:
+      adaptive_golden(sys.argv[1])
     else:
       golden(sys.argv[1])
   except (Exists, ValueError) as e:

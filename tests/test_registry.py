@@ -50,6 +50,25 @@ def test_golden_file_decodes(model_id, folder):
   assert diff.max() <= 1 and (diff > 0).mean() < 0.01
 
 
+ADAPTIVE_GOLDEN = sorted(f[:-len("_adaptive.rnc")] for f in os.listdir(GOLDEN)
+                         if f.endswith("_adaptive.rnc"))
+
+
+@pytest.mark.parametrize("folder", ADAPTIVE_GOLDEN)
+def test_adaptive_golden_file_decodes(folder):
+  """A spatially adaptive file (format version 3, issue #16): its stop map
+  and entropy-coded payload decode to the image written at release."""
+  from compression import container
+  rnc = os.path.join(GOLDEN, f"{folder}_adaptive.rnc")
+  c = container.parse(open(rnc, "rb").read())
+  assert c.version == container.ADAPTIVE_VERSION
+  assert c.stop_map.min() < c.stop_map.max()  # cells stopped at different
+  decoded = compression.decompress(rnc)
+  expected = images.load(os.path.join(GOLDEN, f"{folder}_adaptive.png"))
+  diff = np.abs(decoded.astype(int) - expected.astype(int))
+  assert diff.max() <= 1 and (diff > 0).mean() < 0.01
+
+
 def test_the_default_model_compresses_the_demo_image():
   path = os.path.join(os.path.dirname(compression.__file__), "data",
                       "kodim23_crop.png")
