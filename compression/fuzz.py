@@ -45,7 +45,8 @@ import traceback
 import numpy as np
 from tqdm import tqdm
 
-from compression import codec as codec_lib, container, errors, images, registry
+from compression import (codec as codec_lib, container, errors, images,
+                         registry, stop_map)
 import compression
 from residual_gru import quiet
 
@@ -56,6 +57,7 @@ MUTATORS = ("bit_flip", "byte_overwrite", "truncate", "append",
 CORPUS_SIZES = ((16, 16), (40, 24), (33, 65))
 CORPUS_ITERATIONS = (1, 3, 16)
 CORPUS_TILE = 32  # images over one tile are also coded in tiles (version 2)
+CORPUS_SLOPE = 0.004  # adaptive files' threshold (version 3)
 
 
 class Hang(Exception):
@@ -82,6 +84,13 @@ def corpus(models=None):
             files.append((f"{model}_{width}x{height}_{iterations}_"
                           f"{'entropy' if entropy else 'raw'}"
                           f"{'_tiled' if tile_size else ''}", data))
+          # spatially adaptive (version 3), when the network can
+          if hasattr(codec.network, "compress_adaptive") and iterations > 1:
+            data = codec.compress_adaptive(pixels, iterations,
+                                           CORPUS_SLOPE, entropy)
+            files.append((f"{model}_{width}x{height}_{iterations}_"
+                          f"{'entropy' if entropy else 'raw'}_adaptive",
+                          data))
   return files
 
 
@@ -105,8 +114,7 @@ def _varint(value):
 
 def _header_fields(c):
   """The header of a parsed container as an ordered dict of field values."""
-  version = container.TILED_VERSION if c.tile_size else container.VERSION
-  fields = collections.OrderedDict(version=version, flags=c.payload_type,
+  fields = collections.OrderedDict(version=c.version, flags=c.payload_type,
                                    model_id=c.model_id)
   if c.payload_type == container.ENTROPY_CODED:
     fields["entropy_id"] = c.entropy_id
@@ -114,6 +122,9 @@ def _header_fields(c):
   if c.tile_size:
     fields["tile_size"] = c.tile_size
   fields["iterations"] = c.iterations
+  if c.stop_map is not None:
+    coded = stop_map.encode(c.stop_map, c.iterations)
+    fields.update(map_block=c.map_block, map_length=len(coded), map=coded)
   if c.payload_type == container.ENTROPY_CODED:
     for i, s in enumerate(c.segments):
       fields[f"length_{i}"] = len(s)
@@ -127,7 +138,9 @@ def build(fields, segments):
   out.append(fields["version"] & 0xFF)
   out.append(fields["flags"] & 0xFF)
   for key, value in fields.items():
-    if key not in ("version", "flags"):
+    if key == "map":  # the coded stop map (version 3): bytes, not a varint
+      out += value
+    elif key not in ("version", "flags"):
       out += _varint(value)
   out += container.crc16(out).to_bytes(2, "big")
   for s in segments:
@@ -160,7 +173,9 @@ def _append(rng, data, files):
   return data + rng.integers(0, 256, rng.integers(1, 65), np.uint8).tobytes()
 
 
-_FIELD_VALUES = {"version": (0, 1, 2, 255), "flags": (0, 1, 2, 3, 4, 255),
+_FIELD_VALUES = {"version": (0, 1, 2, 3, 4, 255),
+                 "flags": (0, 1, 2, 3, 4, 255),
+                 "map_block": (0, 1, 2, 8, 9, 1 << 31),
                  # sizes also within the pixel limit, claimed by a small file
                  "width": (0, 1, 1024, 4096, 65536, (1 << 35) - 1, 1 << 31),
                  "height": (0, 1, 1024, 4096, 65536, (1 << 35) - 1, 1 << 31),
@@ -172,6 +187,10 @@ def _header_field(rng, data, files):
   c = _parse(data)
   fields = _header_fields(c)
   key = list(fields)[rng.integers(len(fields))]
+  if key == "map":  # random bytes of a random whole-word length
+    fields[key] = rng.integers(0, 256, 4 * rng.integers(0, 5),
+                               np.uint8).tobytes()
+    return build(fields, c.segments)
   values = _FIELD_VALUES.get(key, _VARINT_VALUES)
   fields[key] = int(values[rng.integers(len(values))])
   if key == "iterations" and fields[key] > 64:
