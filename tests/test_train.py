@@ -425,6 +425,7 @@ def test_binaries_refuse_a_missing_checkpoint_or_model(tmp_path, argv):
   assert not (tmp_path / "m").exists() and not (tmp_path / "e").exists()
 
 
+@pytest.mark.slow
 def test_stop_code_training_draws_stops_from_seed_and_step():
   """stop_fraction (issue #16): the stops are a pure function of (seed,
   step), the fraction and range are as configured, and the masked L1 is the
