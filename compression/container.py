@@ -176,6 +176,20 @@ class Container:
   stop_map: np.ndarray = None
   map_block: int = 0
 
+  def __eq__(self, other):
+    """Field by field; the stop map (an array) by its values."""
+    if not isinstance(other, Container):
+      return NotImplemented
+    for field in dataclasses.fields(self):
+      a, b = getattr(self, field.name), getattr(other, field.name)
+      if field.name == "stop_map":
+        if (a is None) != (b is None) or (
+            a is not None and not np.array_equal(a, b)):
+          return False
+      elif a != b:
+        return False
+    return True
+
   @property
   def iterations(self):
     return len(self.segments)

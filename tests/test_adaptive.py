@@ -59,6 +59,8 @@ def test_version_3_round_trips_and_truncates():
   data = c.to_bytes()
   assert data[3] == container.ADAPTIVE_VERSION
   parsed = container.parse(data)
+  assert parsed == c and parsed != dataclasses.replace(
+      c, stop_map=np.minimum(c.stop_map, 3))
   np.testing.assert_array_equal(parsed.stop_map, c.stop_map)
   assert parsed.segments == c.segments and parsed.map_block == 2
   np.testing.assert_array_equal(
