@@ -277,9 +277,13 @@ class Codec:
     return (self.entropy is not None and entropy_coding is not False and
             len(bits) <= self.entropy[1].config.coded_layers)
 
-  def _raw(self, bits, width, height, tile_size=0, stops=None):
-    kept = None if stops is None else container.positions_kept(
+  def _kept(self, stops, width, height):
+    """Iterations each code position sent, from a stop map (None: all)."""
+    return None if stops is None else container.positions_kept(
         stops, MAP_BLOCK, width, height, self.geometry)
+
+  def _raw(self, bits, width, height, tile_size=0, stops=None):
+    kept = self._kept(stops, width, height)
     return container.Container(
         model_id=self.model_id, width=width, height=height,
         segments=container.pack_bits(bits, kept), geometry=self.geometry,
@@ -293,8 +297,7 @@ class Codec:
     borders, and its memory is that of the code map (1/256 of the pixels)."""
     from entropy_coder import coding
     entropy_id, engine = self.entropy
-    kept = None if stops is None else container.positions_kept(
-        stops, MAP_BLOCK, width, height, self.geometry)
+    kept = self._kept(stops, width, height)
     return container.Container(
         model_id=self.model_id, width=width, height=height,
         segments=coding.encode(engine, np.asarray(bits, np.uint8), kept),

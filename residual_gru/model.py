@@ -370,14 +370,15 @@ class RNNCompressionModel(PixelRange, keras.Model):
     kept = np.zeros((h, w), np.int32)
     codes, previous = [], None
     for t in range(int(iterations)):
-      sending = np.repeat(np.repeat(active, block, 0), block, 1)[:h, :w]
+      sending = np.repeat(np.repeat(active, block, 0), block,
+                          1)[:h, :w].astype(np.int32)
       kept += sending
       bits, enc_state = self.encode_step(x, recon, gain, enc_state)
-      mask = tf.constant(sending[None, ..., None], tf.float32)
+      # keep_masks of "sends this iteration": 1 where sending, at t = 0
+      mask, pixels_mask = keep_masks(tf.constant(sending[None], tf.int32), 0)
       bits = bits * mask
       if t == 0:
         dec_state = self.prime(bits, dec_state)
-      pixels_mask = tf.repeat(tf.repeat(mask, CODE_STRIDE, 1), CODE_STRIDE, 2)
       recon, gain, dec_state = self.decode_step(bits, recon, gain, dec_state,
                                                 pixels_mask)
       codes.append((bits[0] > 0).numpy().astype(np.uint8))
