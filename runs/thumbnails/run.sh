@@ -58,6 +58,11 @@ case "${1:-}" in
     # DEADLINE (epoch seconds, optional): no training runs past it.
     for pair in $BUDGETS; do
       n=${pair%%:*}; secs=${pair##*:}
+      # A row whose committed history reached its budget is finished (its
+      # run folder may be gone: a new machine keeps only the repository).
+      done_secs=$(tail -n 1 "runs/thumbnails/$n/history.jsonl" 2>/dev/null \
+          | sed -n 's/.*"cpu_secs": *\([0-9]*\).*/\1/p')
+      [ "${done_secs:-0}" -ge "$secs" ] && continue
       if [ -n "${DEADLINE:-}" ]; then
         left=$(( DEADLINE - $(date +%s) ))
         [ "$left" -gt 120 ] || break
