@@ -23,6 +23,10 @@ SNAP=${SNAP:-.}
 THREADS=${THREADS:-1}
 PY=${PY:-python}
 export PYTHONPATH=$SNAP
+# TensorFlow turns oneDNN on by itself only on CPUs with AVX-512 features;
+# on the AMD EPYC of session 11 it was off and training ran 4x slower per
+# CPU second (BUILD-notes.md, "oneDNN on every CPU").
+export TF_ENABLE_ONEDNN_OPTS=${TF_ENABLE_ONEDNN_OPTS:-1}
 case "${1:-}" in
   train)
     secs=${2:?CPU seconds}

@@ -24,6 +24,10 @@ KODAK=${KODAK:-/work/shared/data/kodak}
 SNAP=${SNAP:-.}
 PY=${PY:-python}
 export PYTHONPATH=$SNAP
+# TensorFlow turns oneDNN on by itself only on CPUs with AVX-512 features;
+# on the AMD EPYC of session 11 it was off and training ran 4x slower per
+# CPU second (BUILD-notes.md, "oneDNN on every CPU").
+export TF_ENABLE_ONEDNN_OPTS=${TF_ENABLE_ONEDNN_OPTS:-1}
 # CPU seconds per row: at most 2 CPU hours each (about 9 in all).
 BUDGETS="fc_residual_shared:1800 fc_residual_distinct:1800
 conv_autoencoder_64:1800 conv_autoencoder_128:1800

@@ -31,6 +31,10 @@ PY=${PY:-python}
 TILES=${TILES:-all32}
 CONFIG=${CONFIG:-configs/v2.json}
 export PYTHONPATH=$SNAP
+# TensorFlow turns oneDNN on by itself only on CPUs with AVX-512 features;
+# on the AMD EPYC of session 11 it was off and training ran 4x slower per
+# CPU second (BUILD-notes.md, "oneDNN on every CPU").
+export TF_ENABLE_ONEDNN_OPTS=${TF_ENABLE_ONEDNN_OPTS:-1}
 case "${1:-}" in
   data)
     # The v1 run's sources and scales, every tile position (runs/v2/TRIALS.md);
