@@ -48,11 +48,13 @@ def compress(image, iterations=None, model=None, target_bpp=None,
       bounded by the tile; 0: the whole image at once. None: whole up to
       one megapixel (and when it fits in memory), else tiles of 512.
     adaptive: spatially adaptive bits (format version 3; images up to 4
-      megapixels, coded whole): each 32x32 block stops once one more
-      iteration adds less than a threshold to its share of MS-SSIM, so flat
-      regions stop early; the threshold is searched so that the file meets
-      ``target_bpp`` (the best image within it) or ``target_msssim`` (the
-      smallest file reaching it), one of which is required.
+      megapixels, coded whole): after a uniform first pass each 32x32
+      block keeps the number of iterations that maximises its share of
+      MS-SSIM less a multiplier times the bits they cost (a Lagrangian
+      allocation), so blocks where bits buy little stop early; the
+      multiplier is searched so that the file meets ``target_bpp`` (the
+      best image within it) or ``target_msssim`` (the smallest file
+      reaching it), one of which is required.
   """
   if target_bpp is not None and target_msssim is not None:
     raise errors.CodecError("Give target_bpp or target_msssim, not both.")
@@ -101,30 +103,37 @@ def compress(image, iterations=None, model=None, target_bpp=None,
   return chosen.pack(bits, width, height, entropy_coding, tile_size)
 
 
-# Thresholds searched by adaptive coding (log scale), and how many halvings.
-ADAPTIVE_SLOPE_RANGE = (1e-4, 0.1)
-ADAPTIVE_SEARCH_STEPS = 7
+# Multipliers (MS-SSIM share per bit) searched by adaptive coding (log
+# scale): at 1e-6 every block of a Kodak image keeps about 15 of 16
+# iterations, at 1e-2 one (runs/adaptive/README.md, step 3); and how many
+# halvings.
+ADAPTIVE_MULTIPLIER_RANGE = (1e-6, 1e-2)
+ADAPTIVE_SEARCH_STEPS = 8
 
 
 def _adaptive_for_target(pixels, chosen, target_bpp, target_msssim,
                          entropy_coding, progress=None):
-  """The adaptive file meeting the target with the largest threshold (target
-  MS-SSIM: fewest bits) or the smallest (target bpp: best image), found by
-  bisection in log threshold: bits fall and quality falls as it grows."""
+  """The adaptive file meeting the target with the largest multiplier
+  (target MS-SSIM: fewest bits) or the smallest (target bpp: best image),
+  found by bisection in log multiplier: bits fall and quality falls as it
+  grows. The uniform first pass runs once; each attempt is a second pass."""
   height, width = pixels.shape[:2]
   n = chosen.max_iterations
+  plan = chosen.adaptive_plan(pixels, n)
 
-  def attempt(slope):
-    data = chosen.compress_adaptive(pixels, n, slope, entropy_coding)
+  def attempt(multiplier):
+    data = chosen.compress_adaptive(pixels, n, multiplier, entropy_coding,
+                                    plan=plan)
     if target_bpp is not None:
       return data, 8.0 * len(data) / (width * height) <= target_bpp
     return data, metrics.msssim(pixels, chosen.decompress(data)) >= \
         target_msssim
 
-  lo, hi = np.log(ADAPTIVE_SLOPE_RANGE[0]), np.log(ADAPTIVE_SLOPE_RANGE[1])
+  lo, hi = (np.log(ADAPTIVE_MULTIPLIER_RANGE[0]),
+            np.log(ADAPTIVE_MULTIPLIER_RANGE[1]))
   best = None
-  # target bpp: small thresholds overshoot, so "meets" lies at the high end;
-  # target MS-SSIM: small thresholds meet it, and the largest that does wins.
+  # target bpp: small multipliers overshoot, so "meets" lies at the high
+  # end; target MS-SSIM: small ones meet it, and the largest that does wins.
   data, meets = attempt(float(np.exp(lo if target_bpp is None else hi)))
   if not meets:
     if target_bpp is not None:
@@ -132,7 +141,7 @@ def _adaptive_for_target(pixels, chosen, target_bpp, target_msssim,
           f"target_bpp {target_bpp} is below the smallest adaptive file "
           f"({8.0 * len(data) / (width * height):.3f} bpp) for a "
           f"{width}x{height} image.")
-    return data  # no threshold reaches the target: the best there is
+    return data  # no multiplier reaches the target: the best there is
   best = data
   for i in range(ADAPTIVE_SEARCH_STEPS):
     mid = (lo + hi) / 2

@@ -98,10 +98,11 @@ def _parser():
                   "tiles of 512).")
   sp.add_argument("--adaptive", action="store_true",
                   help="Spatially adaptive bits, with --target-bpp or "
-                  "--target-msssim: each 32x32 block stops once another "
-                  "iteration adds too little to MS-SSIM, so flat regions "
-                  "cost less (images up to 4 megapixels; several trial "
-                  "encodes, so slower).")
+                  "--target-msssim: each 32x32 block keeps the iterations "
+                  "whose MS-SSIM gain is worth their bits, so blocks where "
+                  "bits buy little stop early (images up to 4 megapixels; "
+                  "a uniform first pass and several trial encodes, so "
+                  "slower).")
   model_arg(sp)
 
   sp = sub.add_parser("decode", help=".rnc file(s) -> PNG image(s).")
@@ -175,8 +176,8 @@ def _parser():
                   "256 against 0 measures what tile borders cost.")
   sp.add_argument("--adaptive", action="store_true",
                   help="Also our codec's spatially adaptive files (each "
-                  "32x32 block stops when one more iteration adds too "
-                  "little to MS-SSIM; a sweep of that threshold), entropy "
+                  "32x32 block keeps the iterations whose MS-SSIM gain is "
+                  "worth their bits; a sweep of that price), entropy "
                   "coded, with their BD-rate against uniform coding and "
                   "their decode time against a uniform file of as many "
                   "iterations.")

@@ -277,45 +277,49 @@ class Codec:
     return (self.entropy is not None and entropy_coding is not False and
             len(bits) <= self.entropy[1].config.coded_layers)
 
-  def _kept(self, stops, width, height):
+  def _kept(self, stops, width, height, map_block=MAP_BLOCK):
     """Iterations each code position sent, from a stop map (None: all)."""
     return None if stops is None else container.positions_kept(
-        stops, MAP_BLOCK, width, height, self.geometry)
+        stops, map_block, width, height, self.geometry)
 
-  def _raw(self, bits, width, height, tile_size=0, stops=None):
-    kept = self._kept(stops, width, height)
+  def _raw(self, bits, width, height, tile_size=0, stops=None,
+           map_block=MAP_BLOCK):
+    kept = self._kept(stops, width, height, map_block)
     return container.Container(
         model_id=self.model_id, width=width, height=height,
         segments=container.pack_bits(bits, kept), geometry=self.geometry,
         tile_size=tile_size, stop_map=stops,
-        map_block=0 if stops is None else MAP_BLOCK)
+        map_block=0 if stops is None else map_block)
 
-  def entropy_coded(self, bits, width, height, tile_size=0, stops=None):
+  def entropy_coded(self, bits, width, height, tile_size=0, stops=None,
+                    map_block=MAP_BLOCK):
     """The range-coded Container of the codes, whatever its size (``pack``
     writes it only when it is smaller than raw). A tiled image's code map
     is coded whole, like any other: the BinaryRNN's context crosses tile
     borders, and its memory is that of the code map (1/256 of the pixels)."""
     from entropy_coder import coding
     entropy_id, engine = self.entropy
-    kept = self._kept(stops, width, height)
+    kept = self._kept(stops, width, height, map_block)
     return container.Container(
         model_id=self.model_id, width=width, height=height,
         segments=coding.encode(engine, np.asarray(bits, np.uint8), kept),
         payload_type=container.ENTROPY_CODED, entropy_id=entropy_id,
         tile_size=tile_size, stop_map=stops,
-        map_block=0 if stops is None else MAP_BLOCK)
+        map_block=0 if stops is None else map_block)
 
   def pack(self, bits, width, height, entropy_coding=None, tile_size=0,
-           stops=None):
+           stops=None, map_block=MAP_BLOCK):
     """Codes [n, h, w, 32] -> file bytes, range coded when the model can
     and that is smaller: never an entropy-coded file larger than raw.
     ``tile_size``: the tiles ``encode`` made the codes in (0: whole);
-    ``stops``: the stop map of spatially adaptive codes (``encode_adaptive``)."""
-    raw = self._raw(bits, width, height, tile_size, stops).to_bytes()
+    ``stops``: the stop map of spatially adaptive codes (``encode_adaptive``),
+    one entry per ``map_block`` x ``map_block`` code positions."""
+    raw = self._raw(bits, width, height, tile_size, stops,
+                    map_block).to_bytes()
     if not self._uses_entropy(bits, entropy_coding):
       return raw
-    coded = self.entropy_coded(bits, width, height, tile_size,
-                               stops).to_bytes()
+    coded = self.entropy_coded(bits, width, height, tile_size, stops,
+                               map_block).to_bytes()
     return coded if len(coded) <= len(raw) else raw
 
   def file_sizes(self, bits, width, height, entropy_coding=None,
@@ -361,35 +365,67 @@ class Codec:
     return self.pack(self.encode(pixels, iterations, progress, tile_size),
                      width, height, entropy_coding, tile_size)
 
-  def encode_adaptive(self, pixels, iterations, slope, progress=None):
-    """Spatially adaptive codes (issue #16): every MAP_BLOCK x MAP_BLOCK
-    cell of code positions (32x32 pixels) stops once one iteration raised
-    its share of MS-SSIM by less than ``slope`` (equal slopes; see
-    RNNCompressionModel.compress_adaptive). -> (codes, stop map)."""
+  def adaptive_plan(self, pixels, iterations, progress=None,
+                    map_block=MAP_BLOCK, raw_costs=False):
+    """The first pass of spatially adaptive coding (issue #16): the image
+    coded uniformly once -> an AdaptivePlan of every stop-map cell's
+    rate-quality curve. A plan serves every multiplier, so a search for a
+    target rate or quality runs the first pass once. ``map_block``: code
+    positions per cell side; ``raw_costs``: price every code bit at 1 bit
+    even when the model has an entropy coder (a measurement's baseline)."""
     if not hasattr(self.network, "compress_adaptive"):
       raise errors.CodecError(f"Model {self.name} cannot code adaptively "
                               f"(a 2016 thumbnail network).")
+    from residual_gru import metrics  # noqa: PLC0415 (scipy, only here)
     height, width = pixels.shape[:2]
-    cells = container.map_cells(width, height, MAP_BLOCK, self.geometry)
+    cells = container.map_cells(width, height, map_block, self.geometry)
     if cells[0] * cells[1] > stop_map.MAX_CELLS:
       raise errors.ImageTooLargeError(
           f"Adaptive coding takes images up to {stop_map.MAX_CELLS} cells "
-          f"of 32x32 pixels (4 megapixels); this one has "
-          f"{cells[0] * cells[1]}.")
-    self.check_memory(width, height, "Encoding")
+          f"of a stop map; this one has {cells[0] * cells[1]} (cells of "
+          f"{16 * map_block}x{16 * map_block} pixels).")
+    # the first pass holds every iteration's image
+    self.check_memory(width, height, "Encoding", 0, iterations)
+    bits = np.asarray(self.encode(pixels, iterations, progress))
+    every = self.decode(bits, width, height, progressive=True)
+    shares = np.stack([metrics.msssim_shares(pixels, image, 16 * map_block)
+                       for image in every])
+    if self._uses_entropy(bits, None) and not raw_costs:
+      from entropy_coder import coding  # noqa: PLC0415
+      costs = coding.position_costs(self.entropy[1], bits)
+    else:
+      costs = np.full(bits.shape[:3], float(bits.shape[3]))
+    return AdaptivePlan(shares, _cell_sums(costs, cells, map_block),
+                        map_block)
+
+  def encode_adaptive(self, pixels, iterations, multiplier, progress=None,
+                      plan=None):
+    """Spatially adaptive codes (issue #16) -> (codes, stop map): every
+    MAP_BLOCK x MAP_BLOCK cell of code positions (32x32 pixels) sends the
+    iterations ``plan.iterations(multiplier)`` gives it (``plan``: from
+    ``adaptive_plan``, made here if not given), coded in a second pass
+    where stopped cells hold their image."""
+    if plan is None:
+      plan = self.adaptive_plan(pixels, iterations)
     report = None if progress is None else (
         lambda t: progress(t, iterations))
+    block = plan.map_block
     bits, kept = self.network.compress_adaptive(
-        pixels, iterations, slope, block=MAP_BLOCK, progress=report)
-    return bits, kept[::MAP_BLOCK, ::MAP_BLOCK]
+        pixels, np.minimum(plan.iterations(multiplier), iterations),
+        block=block, progress=report)
+    return bits, kept[::block, ::block]
 
-  def compress_adaptive(self, pixels, iterations, slope, entropy_coding=None,
-                        progress=None):
+  def compress_adaptive(self, pixels, iterations, multiplier,
+                        entropy_coding=None, progress=None, plan=None):
     """uint8 H x W x 3 -> the bytes of a spatially adaptive file."""
     iterations = self.check_iterations(iterations)
     height, width = pixels.shape[:2]
-    bits, stops = self.encode_adaptive(pixels, iterations, slope, progress)
-    return self.pack(bits, width, height, entropy_coding, 0, stops)
+    if plan is None:
+      plan = self.adaptive_plan(pixels, iterations)
+    bits, stops = self.encode_adaptive(pixels, iterations, multiplier,
+                                       progress, plan)
+    return self.pack(bits, width, height, entropy_coding, 0, stops,
+                     plan.map_block)
 
   def decompress(self, data, progressive=False, progress=None):
     """Container bytes (or a parsed Container) -> uint8 image(s)."""
@@ -423,3 +459,43 @@ class Codec:
     return np.stack([self.network.decompress_adaptive(
         bits[:k], np.minimum(kept, k), h, w).numpy()
                      for k in range(1, len(bits) + 1)])
+
+
+def _cell_sums(values, cells, map_block):
+  """[n, h, w] per code position -> sums over stop-map cells [n, *cells]."""
+  n, h, w = values.shape
+  padded = np.zeros((n, cells[0] * map_block, cells[1] * map_block))
+  padded[:, :h, :w] = values
+  return padded.reshape(n, cells[0], map_block, cells[1], map_block).sum(
+      (2, 4))
+
+
+class AdaptivePlan:
+  """Every stop-map cell's rate-quality curve, from uniform coding.
+
+  ``shares[k - 1]``: each cell's share of MS-SSIM after k iterations
+  (``metrics.msssim_shares``); ``costs[k - 1]``: the bits its codes of
+  iteration k cost (the entropy model's -log2 P of each bit, else 32 per
+  code position). For a multiplier lambda each cell keeps the k that
+  maximises share(k) - lambda * (bits of its first k iterations): the
+  Lagrangian allocation on the convex hull of every cell's curve
+  (runs/adaptive/README.md, step 3: it beat stopping a cell the first time
+  one iteration gained little, and pricing iterations in entropy-coded
+  bits beat raw bits).
+  """
+
+  def __init__(self, shares, costs, map_block=MAP_BLOCK):
+    self.shares = np.asarray(shares, np.float64)
+    self.cumulative_bits = np.cumsum(np.asarray(costs, np.float64), 0)
+    self.map_block = map_block
+
+  def iterations(self, multiplier):
+    """Iterations per cell (int32 [cells down, across], 1..n)."""
+    objective = self.shares - multiplier * self.cumulative_bits
+    return (objective.argmax(0) + 1).astype(np.int32)
+
+  def predicted_bits(self, multiplier):
+    """What the first pass says the cells' codes cost at this multiplier."""
+    k = self.iterations(multiplier)
+    return float(np.take_along_axis(self.cumulative_bits, k[None] - 1,
+                                    0).sum())

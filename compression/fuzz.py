@@ -57,7 +57,7 @@ MUTATORS = ("bit_flip", "byte_overwrite", "truncate", "append",
 CORPUS_SIZES = ((16, 16), (40, 24), (33, 65))
 CORPUS_ITERATIONS = (1, 3, 16)
 CORPUS_TILE = 32  # images over one tile are also coded in tiles (version 2)
-CORPUS_SLOPE = 0.004  # adaptive files' threshold (version 3)
+CORPUS_MULTIPLIER = 1e-4  # adaptive files' multiplier (version 3)
 
 
 class Hang(Exception):
@@ -87,7 +87,7 @@ def corpus(models=None):
           # spatially adaptive (version 3), when the network can
           if hasattr(codec.network, "compress_adaptive") and iterations > 1:
             data = codec.compress_adaptive(pixels, iterations,
-                                           CORPUS_SLOPE, entropy)
+                                           CORPUS_MULTIPLIER, entropy)
             files.append((f"{model}_{width}x{height}_{iterations}_"
                           f"{'entropy' if entropy else 'raw'}_adaptive",
                           data))

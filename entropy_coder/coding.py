@@ -117,12 +117,22 @@ def decode(engine, segments, height, width, kept=None):
   return bits
 
 
-def ideal_bits(engine, bits, kept=None):
-  """The model's cross-entropy of the (sent) bits, in bits (per layer)."""
+def _bit_costs(engine, bits, kept=None):
+  """-log2 P of every (sent) bit under the model [layers, H, W, D]."""
   p = integer.probability_of_one(engine.probabilities(bits, kept))
-  q = np.where(bits > 0, p, 1.0 - p)
-  cost = -np.log2(q)
+  cost = -np.log2(np.where(bits > 0, p, 1.0 - p))
   if kept is not None:
     cost = cost * np.stack([_sent(kept, k, bits[k].shape)
                             for k in range(len(bits))])
-  return cost.reshape(len(bits), -1).sum(axis=1)
+  return cost
+
+
+def ideal_bits(engine, bits, kept=None):
+  """The model's cross-entropy of the (sent) bits, in bits (per layer)."""
+  return _bit_costs(engine, bits, kept).reshape(len(bits), -1).sum(axis=1)
+
+
+def position_costs(engine, bits):
+  """Bits each code position's codes cost in each layer [layers, H, W]
+  (what spatially adaptive coding prices an iteration of a region at)."""
+  return _bit_costs(engine, bits).sum(-1)

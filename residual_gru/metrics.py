@@ -16,7 +16,7 @@ cropped to the original size before it gets here).
   over a 'valid' FFT convolution, with 2x2 box downsampling); use it to
   compare with numbers computed by that script.
 * ``msssim_shares``: each block's share of MS-SSIM (spatially adaptive
-  bits: equal-slope stopping, issue #16).
+  bits: the Lagrangian plan of compression.codec, issue #16).
 * ``psnr``: over all RGB values.
 * ``psnr_hvs``: PSNR-HVS (Egiazarian et al. 2006) as Ponomarenko's
   psnrhvsm.m computes it (its CSF table, 8x8 orthonormal DCT blocks at step

@@ -345,37 +345,35 @@ class RNNCompressionModel(PixelRange, keras.Model):
     return pixels_to_uint8(self._decode(bits, height, width, keep_all=False,
                                         kept=kept)[-1])
 
-  def compress_adaptive(self, image, iterations, slope, block=2,
-                        progress=None):
+  def compress_adaptive(self, image, plan, block=2, progress=None):
     """Spatially adaptive encoding (issue #16), run eagerly.
 
-    Encoder and decoder run in step; after each iteration every block of
-    ``block`` x ``block`` code positions that is still sending measures its
-    share of MS-SSIM (``metrics.msssim_shares``) and stops once one
-    iteration raised it by less than ``slope`` (equal slopes: every block
-    pays the same bits per iteration). A stopped block sends nothing more
-    and holds its image. Returns (bits uint8 [n, h, w, 32], zero where not
-    sent, n the last iteration any block sent; kept int32 [h, w]).
+    ``plan`` (int [blocks down, blocks across], >= 1): how many iterations
+    each block of ``block`` x ``block`` code positions sends (the codec
+    chooses it: compression.codec.AdaptivePlan). Encoder and decoder run in
+    step, so the encoder always codes the residual of what the decoder
+    holds; a block that stopped sends nothing more (zeros) and holds its
+    image. Returns (bits uint8 [n, h, w, 32], zero where not sent, n the
+    plan's largest count; kept int32 [h, w]).
     """
-    from residual_gru import metrics  # noqa: PLC0415 (scipy, only here)
     image = np.asarray(image)
-    height, width = image.shape[:2]
     x = pad_to_block(self.to_network(image))[None]
     ph, pw = int(x.shape[1]), int(x.shape[2])
     h, w = ph // CODE_STRIDE, pw // CODE_STRIDE
+    plan = np.asarray(plan)
+    if plan.shape != (-(-h // block), -(-w // block)) or plan.min() < 1:
+      raise ValueError(f"plan must hold counts >= 1 for the image's "
+                       f"{-(-h // block)}x{-(-w // block)} blocks.")
+    kept = np.repeat(np.repeat(plan, block, 0), block,
+                     1)[:h, :w].astype(np.int32)
     recon, gain = self.initial_carry(1, ph, pw)
     enc_state = self.encoder.initial_state(1, ph, pw)
     dec_state = self.decoder.initial_state(1, h, w)
-    active = np.ones((-(-h // block), -(-w // block)), bool)
-    kept = np.zeros((h, w), np.int32)
-    codes, previous = [], None
-    for t in range(int(iterations)):
-      sending = np.repeat(np.repeat(active, block, 0), block,
-                          1)[:h, :w].astype(np.int32)
-      kept += sending
+    codes = []
+    for t in range(int(plan.max())):
       bits, enc_state = self.encode_step(x, recon, gain, enc_state)
-      # keep_masks of "sends this iteration": 1 where sending, at t = 0
-      mask, pixels_mask = keep_masks(tf.constant(sending[None], tf.int32), 0)
+      # 1 where the position sends its codes of iteration t
+      mask, pixels_mask = keep_masks(tf.constant(kept[None], tf.int32), t)
       bits = bits * mask
       if t == 0:
         dec_state = self.prime(bits, dec_state)
@@ -384,14 +382,6 @@ class RNNCompressionModel(PixelRange, keras.Model):
       codes.append((bits[0] > 0).numpy().astype(np.uint8))
       if progress is not None:
         progress(t + 1)
-      shares = metrics.msssim_shares(
-          image, pixels_to_uint8(self.to_pixels(
-              recon[0, :height, :width])).numpy(), block * CODE_STRIDE)
-      if previous is not None:
-        active &= (shares - previous) >= slope
-      previous = shares
-      if not active.any():
-        break
     return np.stack(codes), kept
 
   def _decode(self, bits, height, width, keep_all, report=False, kept=None):

@@ -225,18 +225,22 @@ def test_stopped_blocks_hold_their_reconstruction_and_send_no_codes():
 
 
 def test_adaptive_coding_stops_blocks_and_decodes_what_it_sent():
-  """compress_adaptive (issue #16): with no slope no block stops and the
-  bits are the uniform ones; with a huge slope every block stops after its
-  second iteration; decompress_adaptive reads a map where blocks stopped
+  """compress_adaptive (issue #16): a plan where every block sends all
+  iterations gives the uniform bits; blocks send only what their plan
+  says (zeros after); decompress_adaptive reads a map where blocks stopped
   at different iterations as the masked unroll does."""
   model = tiny_model()
   image = _image(40, 72, 9)
   uniform, _ = model.compress(image, 3)
-  bits, kept = model.compress_adaptive(image, 3, slope=-np.inf)
+  bits, kept = model.compress_adaptive(image, np.full((2, 3), 3))
   assert (kept == 3).all() and bits.shape == (3, 4, 6, 32)
   assert (bits != uniform.numpy()).mean() < 0.01
-  bits, kept = model.compress_adaptive(image, 3, slope=np.inf)
-  assert bits.shape[0] == 2 and (kept == 2).all()
+  bits, kept = model.compress_adaptive(image, np.array([[1, 2, 2]] * 2))
+  assert bits.shape[0] == 2 and (kept[:, :2] == 1).all()
+  assert (kept[:, 2:] == 2).all()
+  assert not bits[1, :, :2].any() and bits[1, :, 2:].any()
+  with pytest.raises(ValueError, match="plan"):
+    model.compress_adaptive(image, np.zeros((2, 3), int))
   kept = np.array([[1, 1, 2, 2, 3, 3]] * 4, np.int32)
   full, _ = model.compress(image, 3)
   decoded = model.decompress_adaptive(full, kept, 40, 72).numpy()
