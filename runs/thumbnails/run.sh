@@ -64,8 +64,10 @@ case "${1:-}" in
       n=${pair%%:*}; secs=${pair##*:}
       # A row whose committed history reached its budget is finished (its
       # run folder may be gone: a new machine keeps only the repository).
+      # (|| true: a row never trained has no history, and pipefail would
+      # otherwise end the chain there.)
       done_secs=$(tail -n 1 "runs/thumbnails/$n/history.jsonl" 2>/dev/null \
-          | sed -n 's/.*"cpu_secs": *\([0-9]*\).*/\1/p')
+          | sed -n 's/.*"cpu_secs": *\([0-9]*\).*/\1/p' || true)
       [ "${done_secs:-0}" -ge "$secs" ] && continue
       if [ -n "${DEADLINE:-}" ]; then
         left=$(( DEADLINE - $(date +%s) ))
