@@ -10,6 +10,9 @@
   as a function of quality for each codec, integrated over the qualities
   both reach; the average rate difference in percent (negative = fewer bits
   than the anchor).
+* ``per_image_bd_rates``: a BD-rate per image between two sets of rows of
+  the same images, and their mean (the runs/ studies' summary; `rnn-codec
+  eval` instead takes one BD-rate between the mean curves).
 * ``msssim_db``: -10 log10(1 - MS-SSIM), the scale BD-rate uses for MS-SSIM.
 """
 
@@ -68,3 +71,29 @@ def bd_rate(anchor_bpp, anchor_quality, test_bpp, test_quality):
   avg = ((np.polyval(it, hi) - np.polyval(it, lo)) -
          (np.polyval(ia, hi) - np.polyval(ia, lo))) / (hi - lo)
   return float((np.exp(avg) - 1.0) * 100.0)
+
+
+def per_image_bd_rates(rows, anchor_mode, test_mode, metric):
+  """BD-rate of ``test_mode`` against ``anchor_mode`` for each image.
+
+  ``rows`` are dicts with "image", "mode", "bpp" and ``metric``; MS-SSIM is
+  taken in dB (``msssim_db``). An image whose curves do not overlap enough
+  for the cubic fit is left out (said on stderr). Returns {"per_image":
+  [...], "mean": float or None}.
+  """
+  import sys
+  transform = msssim_db if metric == "msssim" else np.asarray
+  images = list(dict.fromkeys(r["image"] for r in rows))
+  per_image = []
+  for name in images:
+    anchor, test = (sorted((r for r in rows if r["image"] == name and
+                            r["mode"] == mode), key=lambda r: r["bpp"])
+                    for mode in (anchor_mode, test_mode))
+    try:
+      per_image.append(bd_rate(
+          [r["bpp"] for r in anchor], transform([r[metric] for r in anchor]),
+          [r["bpp"] for r in test], transform([r[metric] for r in test])))
+    except Exception as e:  # too little overlap for this image
+      print(f"{name} {test_mode} {metric}: no BD-rate ({e})", file=sys.stderr)
+  return {"per_image": per_image,
+          "mean": float(np.mean(per_image)) if per_image else None}

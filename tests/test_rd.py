@@ -40,3 +40,16 @@ def test_bd_rate_of_a_curve_that_needs_half_the_bits():
 
 def test_msssim_db():
   assert rd.msssim_db([0.9, 0.99])[1] == pytest.approx(20.0)
+
+
+def test_per_image_bd_rates_take_each_image_alone():
+  quality = [0.85, 0.9, 0.93, 0.95, 0.97]
+  rows = []
+  for image, factor in (("a", 0.9), ("b", 0.8)):
+    for q, bpp in zip(quality, [0.2, 0.4, 0.7, 1.0, 1.5]):
+      rows.append({"image": image, "mode": "uniform", "bpp": bpp, "msssim": q})
+      rows.append({"image": image, "mode": "adaptive", "bpp": bpp * factor,
+                   "msssim": q})
+  result = rd.per_image_bd_rates(rows, "uniform", "adaptive", "msssim")
+  assert result["per_image"] == pytest.approx([-10.0, -20.0])
+  assert result["mean"] == pytest.approx(-15.0)

@@ -96,23 +96,8 @@ def main():
   result = {"model": args.model, "cost": args.cost, "lambdas": lambdas,
             "cell": cell,
             "images": [os.path.basename(p) for p in paths], "rows": rows}
-  bd = {}
-  for metric, transform in (("msssim", rd.msssim_db), ("psnr", np.asarray)):
-    per_image = []
-    for name in result["images"]:
-      u = sorted((r for r in rows if r["image"] == name and
-                  r["mode"] == "uniform"), key=lambda r: r["bpp"])
-      a = sorted((r for r in rows if r["image"] == name and
-                  r["mode"] == mode), key=lambda r: r["bpp"])
-      try:
-        per_image.append(rd.bd_rate(
-            [r["bpp"] for r in u], transform([r[metric] for r in u]),
-            [r["bpp"] for r in a], transform([r[metric] for r in a])))
-      except Exception as e:  # too little overlap for this image
-        print(f"{name} {metric}: no BD-rate ({e})", file=sys.stderr)
-    bd[f"{mode}_{metric}"] = {
-        "per_image": per_image,
-        "mean": float(np.mean(per_image)) if per_image else None}
+  bd = {f"{mode}_{metric}": rd.per_image_bd_rates(rows, "uniform", mode, metric)
+        for metric in ("msssim", "psnr")}
   result["bd_rate_vs_uniform_percent"] = bd
   os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
   with open(args.output, "w") as f:
