@@ -44,6 +44,10 @@ DEFAULT_TILE_SIZE = 512
 # Spatially adaptive files: code positions per side of a stop-map cell
 # (2: 32x32 pixels, the grid runs/adaptive/README.md measured).
 MAP_BLOCK = 2
+# No cell of a spatially adaptive file stops before this many iterations: a
+# cell stopped after the first decodes far below what the plan expected
+# once its neighbours go on (runs/adaptive/README.md, step 4).
+ADAPTIVE_MIN_ITERATIONS = 2
 
 
 def memory_limit_mb():
@@ -366,13 +370,15 @@ class Codec:
                      width, height, entropy_coding, tile_size)
 
   def adaptive_plan(self, pixels, iterations, progress=None,
-                    map_block=MAP_BLOCK, raw_costs=False):
+                    map_block=MAP_BLOCK, raw_costs=False,
+                    min_iterations=ADAPTIVE_MIN_ITERATIONS):
     """The first pass of spatially adaptive coding (issue #16): the image
     coded uniformly once -> an AdaptivePlan of every stop-map cell's
     rate-quality curve. A plan serves every multiplier, so a search for a
     target rate or quality runs the first pass once. ``map_block``: code
     positions per cell side; ``raw_costs``: price every code bit at 1 bit
-    even when the model has an entropy coder (a measurement's baseline)."""
+    even when the model has an entropy coder (a measurement's baseline);
+    ``min_iterations``: no cell stops before it."""
     if not hasattr(self.network, "compress_adaptive"):
       raise errors.CodecError(f"Model {self.name} cannot code adaptively "
                               f"(a 2016 thumbnail network).")
@@ -388,7 +394,8 @@ class Codec:
     self.check_memory(width, height, "Encoding", 0, iterations)
     bits = np.asarray(self.encode(pixels, iterations, progress))
     every = self.decode(bits, width, height, progressive=True)
-    shares = np.stack([metrics.msssim_shares(pixels, image, 16 * map_block)
+    shares = np.stack([metrics.msssim_shares(pixels, image, 16 * map_block,
+                                             per_scale=True)
                        for image in every])
     if self._uses_entropy(bits, None) and not raw_costs:
       from entropy_coder import coding  # noqa: PLC0415
@@ -396,7 +403,7 @@ class Codec:
     else:
       costs = np.full(bits.shape[:3], float(bits.shape[3]))
     return AdaptivePlan(shares, _cell_sums(costs, cells, map_block),
-                        map_block)
+                        map_block, metrics.MSSSIM_WEIGHTS, min_iterations)
 
   def encode_adaptive(self, pixels, iterations, multiplier, progress=None,
                       plan=None):
@@ -473,26 +480,70 @@ def _cell_sums(values, cells, map_block):
 class AdaptivePlan:
   """Every stop-map cell's rate-quality curve, from uniform coding.
 
-  ``shares[k - 1]``: each cell's share of MS-SSIM after k iterations
-  (``metrics.msssim_shares``); ``costs[k - 1]``: the bits its codes of
-  iteration k cost (the entropy model's -log2 P of each bit, else 32 per
-  code position). For a multiplier lambda each cell keeps the k that
-  maximises share(k) - lambda * (bits of its first k iterations): the
-  Lagrangian allocation on the convex hull of every cell's curve
-  (runs/adaptive/README.md, step 3: it beat stopping a cell the first time
-  one iteration gained little, and pricing iterations in entropy-coded
-  bits beat raw bits).
+  ``costs[k - 1]``: the bits each cell's codes of iteration k cost (the
+  entropy model's -log2 P of each bit, else 32 per code position).
+  ``shares[k - 1]``: each cell's block means of MS-SSIM's maps after k
+  iterations, per scale ([K, scales, cells down, across],
+  ``metrics.msssim_shares(per_scale=True)``, with ``scale_weights`` the
+  MS-SSIM exponents), or one weighted share per cell ([K, cells down,
+  across]). For a multiplier lambda each cell keeps the k that maximises
+  gain(k) - lambda * (bits of its first k iterations): the Lagrangian
+  allocation on the convex hull of every cell's curve (runs/adaptive/
+  README.md, step 3: it beat stopping a cell the first time one iteration
+  gained little, and pricing iterations in entropy-coded bits beat raw
+  bits). With per-scale shares, gain is MS-SSIM's gradient at the plan's
+  own operating point: MS-SSIM = prod_s M_s ** w_s over the scales' mean
+  maps, so a cell's means count w_s * MS-SSIM / M_s each, not w_s (the
+  linear shares overvalue coarse scales at low rates, where the fine
+  scales' M_s are far below 1: step 4). The operating point is found by
+  iterating allocation and gradient to a fixed point.
   """
 
-  def __init__(self, shares, costs, map_block=MAP_BLOCK):
+  FIXED_POINT_ROUNDS = 8
+
+  def __init__(self, shares, costs, map_block=MAP_BLOCK, scale_weights=None,
+               min_iterations=1):
     self.shares = np.asarray(shares, np.float64)
+    self.min_iterations = int(min(min_iterations, len(self.shares)))
     self.cumulative_bits = np.cumsum(np.asarray(costs, np.float64), 0)
     self.map_block = map_block
+    self.scale_weights = (None if scale_weights is None else
+                          np.asarray(scale_weights, np.float64))
+    if (self.scale_weights is None) != (self.shares.ndim == 3):
+      raise ValueError("Per-scale shares need their scale weights, and only "
+                       "they take them.")
+
+  def _best(self, gains, multiplier):
+    objective = gains - multiplier * self.cumulative_bits
+    objective[:self.min_iterations - 1] = -np.inf
+    return (objective.argmax(0) + 1).astype(np.int32)
+
+  def _scale_means(self, k):
+    """Each scale's mean map over the cells when cell c keeps k[c]."""
+    chosen = np.take_along_axis(self.shares, k[None, None] - 1, 0)[0]
+    return np.maximum(chosen.reshape(chosen.shape[0], -1).mean(1), 1e-3)
 
   def iterations(self, multiplier):
     """Iterations per cell (int32 [cells down, across], 1..n)."""
-    objective = self.shares - multiplier * self.cumulative_bits
-    return (objective.argmax(0) + 1).astype(np.int32)
+    if self.scale_weights is None:
+      return self._best(self.shares, multiplier)
+    w = self.scale_weights
+    k = self._best(np.tensordot(self.shares, w, ([1], [0])), multiplier)
+    for _ in range(self.FIXED_POINT_ROUNDS):
+      means = self._scale_means(k)
+      gradient = np.prod(means ** w) * w / means
+      new_k = self._best(np.tensordot(self.shares, gradient, ([1], [0])),
+                         multiplier)
+      if np.array_equal(new_k, k):
+        break
+      k = new_k
+    return k
+
+  def predicted_msssim(self, multiplier):
+    """MS-SSIM the plan expects at this multiplier (the product over scales
+    of the chosen cells' mean maps; per-scale shares only)."""
+    means = self._scale_means(self.iterations(multiplier))
+    return float(np.prod(means ** self.scale_weights))
 
   def predicted_bits(self, multiplier):
     """What the first pass says the cells' codes cost at this multiplier."""

@@ -198,7 +198,7 @@ def block_ssim(a, b, block=8, k1=0.01, k2=0.03, dynamic_range=255.0):
   return float(ssim.mean())
 
 
-def msssim_shares(a, b, block=32):
+def msssim_shares(a, b, block=32, per_scale=False):
   """Each block x block block's share of MS-SSIM -> [ceil(H/b), ceil(W/b)].
 
   MS-SSIM is a product over scales s of mean maps M_s (contrast-structure,
@@ -209,6 +209,9 @@ def msssim_shares(a, b, block=32):
   maps are the reference's (11-tap Gaussian, sigma 1.5, 2x2 box
   downsampling) with reflected borders, so every block has every scale;
   the RGB channels are averaged. ``block`` must be a multiple of 16.
+  ``per_scale``: the unweighted block means of every scale's map instead,
+  [scales, ceil(H/b), ceil(W/b)] (codec.AdaptivePlan weighs them by the
+  gradient of MS-SSIM at its operating point).
   """
   a, b = _check(a, b)
   x, y = a.astype(np.float64), b.astype(np.float64)
@@ -220,8 +223,8 @@ def msssim_shares(a, b, block=32):
     return ndimage.gaussian_filter(im, (1.5, 1.5, 0), mode="reflect",
                                    truncate=5 / 1.5)
 
-  out = np.zeros((hb, wb))
-  for s, weight in enumerate(MSSSIM_WEIGHTS):
+  out = np.zeros((len(MSSSIM_WEIGHTS), hb, wb))
+  for s in range(len(MSSSIM_WEIGHTS)):
     mu1, mu2 = blur(x), blur(y)
     s11 = blur(x * x) - mu1 * mu1
     s22 = blur(y * y) - mu2 * mu2
@@ -234,9 +237,11 @@ def msssim_shares(a, b, block=32):
     ph, pw = hb * side, wb * side
     value = np.pad(value, ((0, max(0, ph - value.shape[0])),
                            (0, max(0, pw - value.shape[1]))), mode="edge")
-    out += weight * value[:ph, :pw].reshape(hb, side, wb, side).mean((1, 3))
+    out[s] = value[:ph, :pw].reshape(hb, side, wb, side).mean((1, 3))
     if s < len(MSSSIM_WEIGHTS) - 1:
       x, y = [ndimage.convolve(im, np.ones((2, 2, 1)) / 4,
                                mode="reflect")[::2, ::2] for im in (x, y)]
-  return out
+  if per_scale:
+    return out
+  return np.tensordot(np.asarray(MSSSIM_WEIGHTS, np.float64), out, 1)
 

@@ -143,3 +143,17 @@ def test_block_ssim_hand_checked_block():
           ((100 ** 2 + 110 ** 2 + c1) * (20000 + c2)))
   assert metrics.block_ssim(a, b) == pytest.approx(want, abs=1e-12)
   assert metrics.block_ssim(a, a) == pytest.approx(1.0)
+
+
+def test_msssim_shares_per_scale_are_the_weighted_shares_parts():
+  from residual_gru import metrics as core
+  a = synthetic_image(64, 96, seed=1)
+  b = np.clip(a.astype(int) + np.random.default_rng(2).integers(
+      -30, 31, a.shape), 0, 255).astype(np.uint8)
+  per_scale = core.msssim_shares(a, b, 32, per_scale=True)
+  assert per_scale.shape == (len(core.MSSSIM_WEIGHTS), 2, 3)
+  np.testing.assert_allclose(
+      np.tensordot(core.MSSSIM_WEIGHTS, per_scale, 1),
+      core.msssim_shares(a, b, 32))
+  assert (per_scale < 1).all()  # noise lowers every scale's map
+  np.testing.assert_allclose(core.msssim_shares(a, a, 32, per_scale=True), 1)
