@@ -105,8 +105,9 @@ def compress(image, iterations=None, model=None, target_bpp=None,
 
 # Multipliers (MS-SSIM share per bit) searched by adaptive coding (log
 # scale): at 1e-6 every block of a Kodak image keeps about 15 of 16
-# iterations, at 1e-2 one (runs/adaptive/README.md, step 3); and how many
-# halvings.
+# iterations, at 1e-2 the fewest a block may keep (codec.
+# ADAPTIVE_MIN_ITERATIONS; runs/adaptive/README.md, steps 3-4); and how
+# many halvings.
 ADAPTIVE_MULTIPLIER_RANGE = (1e-6, 1e-2)
 ADAPTIVE_SEARCH_STEPS = 8
 

@@ -99,7 +99,7 @@ def run_ours(path, model=None, entropy=False, downscale=1, tile_size=None):
 
 # Multipliers (MS-SSIM share per bit) of spatially adaptive coding
 # (codec.AdaptivePlan): from about 15 of 16 iterations per block on Kodak
-# down to one (runs/adaptive/README.md, step 3).
+# down to the floor of 2 (runs/adaptive/README.md, steps 3-4).
 ADAPTIVE_MULTIPLIERS = (3e-6, 1e-5, 2e-5, 4e-5, 8e-5, 1.6e-4, 3.2e-4, 6.4e-4,
                         1.3e-3)
 
