@@ -126,7 +126,41 @@ def summarise(result, mode, output):
   os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
   with open(output, "w") as f:
     json.dump(result, f, indent=1)
+  plot(result, mode, os.path.splitext(output)[0] + ".png")
   print(json.dumps(bd, indent=1))
+
+
+def plot(result, mode, path):
+  """Mean MS-SSIM and PSNR curves of both modes over the images (each image
+  interpolated in log bpp at common rates, rd.mean_curve) -> a PNG."""
+  import matplotlib  # noqa: PLC0415
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # noqa: PLC0415
+  targets = [k / 16 for k in range(2, 33)]
+  fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+  for ax, metric, label in zip(axes, ("msssim", "psnr"),
+                               ("MS-SSIM (RGB)", "PSNR (dB, RGB)")):
+    for m, name in (("uniform", "uniform"), (mode, "adaptive")):
+      sweeps = []
+      for image in result["images"]:
+        rs = sorted((r for r in result["rows"]
+                     if r["image"] == image and r["mode"] == m),
+                    key=lambda r: r["bpp"])
+        sweeps.append(([r["bpp"] for r in rs], [r[metric] for r in rs]))
+      bpp, mean, _ = rd.mean_curve(sweeps, targets)
+      key = f"{mode}_{metric}"
+      mean_bd = result["bd_rate_vs_uniform_percent"][key]["mean"]
+      ax.plot(bpp, mean, "o-", ms=3, label=name if m == "uniform" else
+              f"{name} (BD-rate {mean_bd:+.1f} %)")
+    ax.set_xlabel("bits per pixel (real file sizes)")
+    ax.set_ylabel(label)
+    ax.grid(alpha=0.3)
+    ax.legend()
+  fig.suptitle(f"{result['model']}: spatially adaptive against uniform "
+               f"coding, {len(result['images'])} images")
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
 
 
 if __name__ == "__main__":
