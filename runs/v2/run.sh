@@ -65,13 +65,21 @@ case "${1:-}" in
         >> "$RUN/train_log.txt" 2>&1
     ;;
   eval)
-    # `rnn-codec eval` of the newest checkpoint, pinned by its path so that
-    # both held-out sets score the same step while the run trains on.
+    # `rnn-codec eval` of the newest checkpoint, copied out of the run first
+    # so that both held-out sets score the same step while the run trains on
+    # (a running training deletes old checkpoints: session 12 lost one
+    # half-way through the second set).
     latest=$(sed -n 's/^model_checkpoint_path: "\(.*\)"/\1/p' "$RUN/checkpoints/checkpoint")
+    pinned=$(mktemp -d)
+    trap 'rm -rf "$pinned"' EXIT
+    mkdir -p "$pinned/checkpoints"
+    cp "$RUN/config.json" "$pinned/"
+    cp "$RUN/checkpoints/$latest".* "$pinned/checkpoints/"
+    printf 'model_checkpoint_path: "%s"\n' "$latest" > "$pinned/checkpoints/checkpoint"
     for set in bsds500:2:heldout_bsds2 urban100:1:heldout_urban1; do
       IFS=: read -r src scale tag <<< "$set"
       $PY -m compression --threads="$THREADS" eval --codecs=ours --workers=0 \
-          --model="$RUN/checkpoints/$latest" --images="$TRAIN/$src" \
+          --model="$pinned/checkpoints/$latest" --images="$TRAIN/$src" \
           --held_out_fraction=0.05 --downscale="$scale" \
           --output_dir="$RUN/eval-{step}-$tag"
     done
