@@ -90,7 +90,12 @@ case "${1:-}" in
     cp "$RUN/checkpoints/$latest".* runs/v2/checkpoint/
     printf 'model_checkpoint_path: "%s"\n' "$latest" > runs/v2/checkpoint/checkpoint
     cp "$RUN/config.json" "$RUN/history.jsonl" runs/v2/
-    cp "$RUN/train_log.txt" "runs/v2/train_log_$(date -u +%Y%m%d).txt"
+    # one log per session: a second session on the same day gets _2, _3...
+    log=runs/v2/train_log_$(date -u +%Y%m%d).txt; n=2
+    while [ -e "$log" ] && ! cmp -s "$RUN/train_log.txt" "$log"; do
+      log=runs/v2/train_log_$(date -u +%Y%m%d)_$n.txt; n=$((n + 1))
+    done
+    cp "$RUN/train_log.txt" "$log"
     cp "$RUN"/eval-*.json runs/v2/ 2>/dev/null || true  # older records
     for d in "$RUN"/eval-*/; do
       [ -e "$d/results.json" ] || continue
