@@ -103,12 +103,12 @@ def compress(image, iterations=None, model=None, target_bpp=None,
   return chosen.pack(bits, width, height, entropy_coding, tile_size)
 
 
-# Multipliers (MS-SSIM share per bit) searched by adaptive coding (log
-# scale): at 1e-6 every block of a Kodak image keeps about 15 of 16
-# iterations, at 1e-2 the fewest a block may keep (codec.
-# ADAPTIVE_MIN_ITERATIONS; runs/adaptive/README.md, steps 3-4); and how
-# many halvings.
-ADAPTIVE_MULTIPLIER_RANGE = (1e-6, 1e-2)
+# Multipliers (slopes of MS-SSIM per bit per pixel, codec.AdaptivePlan)
+# searched by adaptive coding (log scale): at 1e-3 every cell of a Kodak
+# image keeps about 15 of 16 iterations, at 10 the fewest a cell may keep
+# (codec.ADAPTIVE_MIN_ITERATIONS; runs/adaptive/README.md, steps 3-5); and
+# how many halvings.
+ADAPTIVE_MULTIPLIER_RANGE = (1e-3, 10.0)
 ADAPTIVE_SEARCH_STEPS = 8
 
 

@@ -41,9 +41,11 @@ MEMORY_LIMIT_ENV = "RNN_CODEC_MEMORY_LIMIT_MB"
 # DEFAULT_TILE_SIZE (BUILD-notes.md, "Tiled coding": what the borders cost).
 UNTILED_MAX_PIXELS = 1 << 20
 DEFAULT_TILE_SIZE = 512
-# Spatially adaptive files: code positions per side of a stop-map cell
-# (2: 32x32 pixels, the grid runs/adaptive/README.md measured).
-MAP_BLOCK = 2
+# Spatially adaptive files: code positions per side of a stop-map cell, the
+# finest of these whose map has at most stop_map.MAX_CELLS cells (1: 16x16
+# pixels, up to a megapixel; runs/adaptive/README.md, step 5: 16x16 cells
+# saved 1.8 points of BD-rate more than 32x32 ones on Kodak).
+MAP_BLOCKS = (1, 2, 4, 8)
 # No cell of a spatially adaptive file stops before this many iterations: a
 # cell stopped after the first decodes far below what the plan expected
 # once its neighbours go on (runs/adaptive/README.md, step 4).
@@ -281,13 +283,23 @@ class Codec:
     return (self.entropy is not None and entropy_coding is not False and
             len(bits) <= self.entropy[1].config.coded_layers)
 
-  def _kept(self, stops, width, height, map_block=MAP_BLOCK):
+  def map_block_for(self, width, height):
+    """Code positions per stop-map cell side for an image (MAP_BLOCKS)."""
+    for block in MAP_BLOCKS:
+      cells = container.map_cells(width, height, block, self.geometry)
+      if cells[0] * cells[1] <= stop_map.MAX_CELLS:
+        return block
+    return MAP_BLOCKS[-1]
+
+  def _kept(self, stops, width, height, map_block=None):
     """Iterations each code position sent, from a stop map (None: all)."""
+    map_block = map_block or self.map_block_for(width, height)
     return None if stops is None else container.positions_kept(
         stops, map_block, width, height, self.geometry)
 
   def _raw(self, bits, width, height, tile_size=0, stops=None,
-           map_block=MAP_BLOCK):
+           map_block=None):
+    map_block = map_block or self.map_block_for(width, height)
     kept = self._kept(stops, width, height, map_block)
     return container.Container(
         model_id=self.model_id, width=width, height=height,
@@ -296,13 +308,14 @@ class Codec:
         map_block=0 if stops is None else map_block)
 
   def entropy_coded(self, bits, width, height, tile_size=0, stops=None,
-                    map_block=MAP_BLOCK):
+                    map_block=None):
     """The range-coded Container of the codes, whatever its size (``pack``
     writes it only when it is smaller than raw). A tiled image's code map
     is coded whole, like any other: the BinaryRNN's context crosses tile
     borders, and its memory is that of the code map (1/256 of the pixels)."""
     from entropy_coder import coding
     entropy_id, engine = self.entropy
+    map_block = map_block or self.map_block_for(width, height)
     kept = self._kept(stops, width, height, map_block)
     return container.Container(
         model_id=self.model_id, width=width, height=height,
@@ -312,12 +325,13 @@ class Codec:
         map_block=0 if stops is None else map_block)
 
   def pack(self, bits, width, height, entropy_coding=None, tile_size=0,
-           stops=None, map_block=MAP_BLOCK):
+           stops=None, map_block=None):
     """Codes [n, h, w, 32] -> file bytes, range coded when the model can
     and that is smaller: never an entropy-coded file larger than raw.
     ``tile_size``: the tiles ``encode`` made the codes in (0: whole);
     ``stops``: the stop map of spatially adaptive codes (``encode_adaptive``),
-    one entry per ``map_block`` x ``map_block`` code positions."""
+    one entry per ``map_block`` x ``map_block`` code positions (default:
+    ``map_block_for`` the image)."""
     raw = self._raw(bits, width, height, tile_size, stops,
                     map_block).to_bytes()
     if not self._uses_entropy(bits, entropy_coding):
@@ -370,45 +384,58 @@ class Codec:
                      width, height, entropy_coding, tile_size)
 
   def adaptive_plan(self, pixels, iterations, progress=None,
-                    map_block=MAP_BLOCK, raw_costs=False,
-                    min_iterations=ADAPTIVE_MIN_ITERATIONS):
+                    map_block=None, raw_costs=False,
+                    min_iterations=ADAPTIVE_MIN_ITERATIONS, first_pass=None):
     """The first pass of spatially adaptive coding (issue #16): the image
     coded uniformly once -> an AdaptivePlan of every stop-map cell's
     rate-quality curve. A plan serves every multiplier, so a search for a
     target rate or quality runs the first pass once. ``map_block``: code
-    positions per cell side; ``raw_costs``: price every code bit at 1 bit
-    even when the model has an entropy coder (a measurement's baseline);
-    ``min_iterations``: no cell stops before it."""
+    positions per cell side (default ``map_block_for`` the image);
+    ``raw_costs``: price every code bit at 1 bit even when the model has an
+    entropy coder (a measurement's baseline); ``min_iterations``: no cell
+    stops before it; ``first_pass``: (codes, every prefix's image) of the
+    uniform coding, when the caller has them already."""
     if not hasattr(self.network, "compress_adaptive"):
       raise errors.CodecError(f"Model {self.name} cannot code adaptively "
                               f"(a 2016 thumbnail network).")
     from residual_gru import metrics  # noqa: PLC0415 (scipy, only here)
     height, width = pixels.shape[:2]
+    map_block = map_block or self.map_block_for(width, height)
     cells = container.map_cells(width, height, map_block, self.geometry)
     if cells[0] * cells[1] > stop_map.MAX_CELLS:
       raise errors.ImageTooLargeError(
           f"Adaptive coding takes images up to {stop_map.MAX_CELLS} cells "
           f"of a stop map; this one has {cells[0] * cells[1]} (cells of "
           f"{16 * map_block}x{16 * map_block} pixels).")
-    # the first pass holds every iteration's image
-    self.check_memory(width, height, "Encoding", 0, iterations)
-    bits = np.asarray(self.encode(pixels, iterations, progress))
-    every = self.decode(bits, width, height, progressive=True)
+    if first_pass is None:
+      # the first pass holds every iteration's image
+      self.check_memory(width, height, "Encoding", 0, iterations)
+      bits = np.asarray(self.encode(pixels, iterations, progress))
+      every = self.decode(bits, width, height, progressive=True)
+    else:
+      bits, every = np.asarray(first_pass[0])[:iterations], first_pass[1]
     shares = np.stack([metrics.msssim_shares(pixels, image, 16 * map_block,
                                              per_scale=True)
-                       for image in every])
+                       for image in every[:len(bits)]])
+    # Cells of the code map's padding alone (the network codes images in
+    # multiples of its stride) gain nothing from any iteration: they stop
+    # as soon as cells may.
+    shares = np.pad(shares, ((0, 0), (0, 0), (0, cells[0] - shares.shape[2]),
+                             (0, cells[1] - shares.shape[3])),
+                    constant_values=1.0)
     if self._uses_entropy(bits, None) and not raw_costs:
       from entropy_coder import coding  # noqa: PLC0415
       costs = coding.position_costs(self.entropy[1], bits)
     else:
       costs = np.full(bits.shape[:3], float(bits.shape[3]))
     return AdaptivePlan(shares, _cell_sums(costs, cells, map_block),
-                        map_block, metrics.MSSSIM_WEIGHTS, min_iterations)
+                        map_block, metrics.MSSSIM_WEIGHTS, min_iterations,
+                        pixels_per_cell=width * height / (cells[0] * cells[1]))
 
   def encode_adaptive(self, pixels, iterations, multiplier, progress=None,
                       plan=None):
     """Spatially adaptive codes (issue #16) -> (codes, stop map): every
-    MAP_BLOCK x MAP_BLOCK cell of code positions (32x32 pixels) sends the
+    cell of the stop map (``plan.map_block`` code positions a side) sends the
     iterations ``plan.iterations(multiplier)`` gives it (``plan``: from
     ``adaptive_plan``, made here if not given), coded in a second pass
     where stopped cells hold their image."""
@@ -497,12 +524,19 @@ class AdaptivePlan:
   linear shares overvalue coarse scales at low rates, where the fine
   scales' M_s are far below 1: step 4). The operating point is found by
   iterating allocation and gradient to a fixed point.
+
+  ``pixels_per_cell`` (what ``RNNCompressionModel.adaptive_plan`` passes)
+  makes the multiplier a slope of the image's MS-SSIM per bit per pixel: a
+  cell's gain counts 1/cells of the image's MS-SSIM and its bits
+  1/pixels of its bpp, so one multiplier means one slope at any image and
+  cell size (on Kodak, 3e-3 keeps about 14 of 16 iterations, 2.6 the floor).
   """
 
   FIXED_POINT_ROUNDS = 8
 
-  def __init__(self, shares, costs, map_block=MAP_BLOCK, scale_weights=None,
-               min_iterations=1):
+  def __init__(self, shares, costs, map_block=1, scale_weights=None,
+               min_iterations=1, pixels_per_cell=1.0):
+    self.pixels_per_cell = float(pixels_per_cell)
     self.shares = np.asarray(shares, np.float64)
     self.min_iterations = int(min(min_iterations, len(self.shares)))
     self.cumulative_bits = np.cumsum(np.asarray(costs, np.float64), 0)
@@ -514,7 +548,8 @@ class AdaptivePlan:
                        "they take them.")
 
   def _best(self, gains, multiplier):
-    objective = gains - multiplier * self.cumulative_bits
+    objective = gains - (multiplier / self.pixels_per_cell) * \
+        self.cumulative_bits
     objective[:self.min_iterations - 1] = -np.inf
     return (objective.argmax(0) + 1).astype(np.int32)
 

@@ -97,11 +97,10 @@ def run_ours(path, model=None, entropy=False, downscale=1, tile_size=None):
   return rows
 
 
-# Multipliers (MS-SSIM share per bit) of spatially adaptive coding
-# (codec.AdaptivePlan): from about 15 of 16 iterations per block on Kodak
-# down to the floor of 2 (runs/adaptive/README.md, steps 3-4).
-ADAPTIVE_MULTIPLIERS = (3e-6, 1e-5, 2e-5, 4e-5, 8e-5, 1.6e-4, 3.2e-4, 6.4e-4,
-                        1.3e-3)
+# Multipliers (slopes of MS-SSIM per bit per pixel) of spatially adaptive
+# coding (codec.AdaptivePlan): from about 14 of 16 iterations per cell on
+# Kodak down to the floor of 2 (runs/adaptive/README.md, steps 3-5).
+ADAPTIVE_MULTIPLIERS = (0.003, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28)
 
 
 def run_ours_adaptive(path, model=None, downscale=1,

@@ -57,7 +57,7 @@ MUTATORS = ("bit_flip", "byte_overwrite", "truncate", "append",
 CORPUS_SIZES = ((16, 16), (40, 24), (33, 65))
 CORPUS_ITERATIONS = (1, 3, 16)
 CORPUS_TILE = 32  # images over one tile are also coded in tiles (version 2)
-CORPUS_MULTIPLIER = 1e-4  # adaptive files' multiplier (version 3)
+CORPUS_MULTIPLIER = 0.1  # adaptive files' multiplier (version 3)
 
 
 class Hang(Exception):

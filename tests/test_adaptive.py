@@ -131,11 +131,12 @@ def test_codec_adaptive_files_decode_to_what_the_network_decodes(tiny):
   data = tiny.compress_adaptive(image, 4, 1e9, plan=tiny.adaptive_plan(
       image, 4, min_iterations=1))
   assert (container.parse(data).stop_map == 1).all()
-  bits, stops = tiny.encode_adaptive(image, 4, 1e-4, plan=plan)
+  bits, stops = tiny.encode_adaptive(image, 4, 0.1, plan=plan)
   data = tiny.pack(bits, 100, 70, stops=stops)
   c = container.parse(data)
+  assert c.map_block == plan.map_block == 1  # 16x16 cells (MAP_BLOCKS)
   decoded = tiny.decompress(data)
-  kept = container.positions_kept(stops, 2, 100, 70)
+  kept = container.positions_kept(stops, 1, 100, 70)
   want = tiny.network.decompress_adaptive(bits, kept, 70, 100).numpy()
   np.testing.assert_array_equal(decoded, want)
   frames = tiny.decompress(data, progressive=True)
@@ -167,6 +168,19 @@ def test_api_adaptive_meets_its_targets(tiny_model_dir):
                          adaptive=True)
 
 
+def test_stop_map_cells_are_the_finest_the_map_may_hold(tiny):
+  """16x16-pixel cells up to stop_map.MAX_CELLS of them (a megapixel),
+  then 32x32 and so on: finer cells saved more on Kodak (README step 5)."""
+  from compression import stop_map
+  assert stop_map.MAX_CELLS == 64 * 64
+  assert tiny.map_block_for(100, 70) == 1
+  assert tiny.map_block_for(1024, 1024) == 1
+  assert tiny.map_block_for(1040, 1024) == 2
+  assert tiny.map_block_for(2048, 2048) == 2
+  assert tiny.map_block_for(2049, 2048) == 4
+  assert tiny.map_block_for(1 << 14, 1 << 14) == codec_lib.MAP_BLOCKS[-1]
+
+
 def test_adaptive_plan_is_the_lagrangian_allocation():
   """Each cell keeps the k maximising share(k) - lambda * bits(k): a cell
   whose second iteration gains little but whose third gains much is not
@@ -180,7 +194,9 @@ def test_adaptive_plan_is_the_lagrangian_allocation():
   np.testing.assert_array_equal(plan.iterations(1e-3), [[1, 3]])
   np.testing.assert_array_equal(plan.iterations(1.0), [[1, 1]])
   assert plan.predicted_bits(1e-3) == 100.0 + 120.0
-  assert plan.map_block == codec_lib.MAP_BLOCK
+  # with pixels per cell the multiplier is a slope per bit per pixel
+  np.testing.assert_array_equal(codec_lib.AdaptivePlan(
+      shares, costs, pixels_per_cell=10).iterations(1e-2), [[1, 3]])
   # no cell stops before min_iterations (capped at the iterations there are)
   at_least_two = codec_lib.AdaptivePlan(shares, costs, min_iterations=2)
   # (cell 0: past its second iteration's 200 bits, the third pays)

@@ -33,6 +33,7 @@ import os
 import sys
 import time
 
+import numpy as np
 import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
@@ -54,11 +55,15 @@ def main():
                  help="Start after this many images (to split a long run).")
   p.add_argument("--model", default="v1")
   p.add_argument("--cost", choices=["entropy", "raw"], default="entropy")
-  p.add_argument("--lambdas", default="3e-6,1e-5,2e-5,4e-5,8e-5,1.6e-4,"
-                 "3.2e-4,6.4e-4,1.3e-3,2.6e-3",
-                 help="MS-SSIM share per bit of the sweep.")
-  p.add_argument("--cell", type=int, default=2,
-                 help="Code positions per map cell side (1: 16x16 pixels).")
+  p.add_argument("--lambdas", default="0.003,0.01,0.02,0.04,0.08,0.16,"
+                 "0.32,0.64,1.28,2.56",
+                 help="The sweep's multipliers: slopes of MS-SSIM per bit "
+                 "per pixel (codec.AdaptivePlan; before session 13, per bit "
+                 "of a cell: those of the steps 3-4 JSONs are 1/1024 of "
+                 "these).")
+  p.add_argument("--cell", type=int, default=0,
+                 help="Code positions per map cell side (1: 16x16 pixels; "
+                 "0: the codec's choice, map_block_for).")
   p.add_argument("--threads", type=int, default=1,
                  help="TensorFlow threads (one core is the training's).")
   p.add_argument("--min_iterations", type=int, default=2,
@@ -74,7 +79,7 @@ def main():
     p.error("--images is required (or --merge)")
   tf.config.threading.set_intra_op_parallelism_threads(args.threads)
   tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-  cell = args.cell
+  cell = args.cell or None
   codec = registry.get(args.model).codec
   paths = images.image_loader.files_in(args.images, (".png",))
   paths = paths[args.skip_images:args.skip_images + args.max_images]
@@ -86,20 +91,32 @@ def main():
     pixels = images.load(path)
     height, width = pixels.shape[:2]
     name = os.path.basename(path)
+    start = time.perf_counter()
     bits = codec.encode(pixels, n)
     every = codec.decode(bits, width, height, progressive=True)
+    first_pass_secs = time.perf_counter() - start
     for k, size in enumerate(codec.file_sizes(bits, width, height)):
       rows.append({"image": name, "mode": "uniform", "knob": k + 1,
                    "bytes": size, "bpp": 8 * size / (height * width),
                    "msssim": metrics.msssim(pixels, every[k]),
                    "psnr": metrics.psnr(pixels, every[k])})
+    start = time.perf_counter()
     plan = codec.adaptive_plan(pixels, n, map_block=cell,
                                raw_costs=args.cost == "raw",
-                               min_iterations=args.min_iterations)
+                               min_iterations=args.min_iterations,
+                               first_pass=(bits, every))
+    plan_secs = first_pass_secs + time.perf_counter() - start
+    uniform_decode_secs = {}
     for lam in lambdas:
+      start = time.perf_counter()
       data = codec.compress_adaptive(pixels, n, lam, plan=plan)
-      decoded = codec.decompress(data)
+      encode_secs = plan_secs + time.perf_counter() - start
+      decoded, decode_secs = timed_decode(codec, data, "adaptive")
       k = plan.iterations(lam)
+      most = int(k.max())
+      if most not in uniform_decode_secs:  # a uniform file as long
+        uniform_decode_secs[most] = timed_decode(
+            codec, codec.pack(bits[:most], width, height), "uniform")[1]
       rows.append({"image": name, "mode": f"lagrange_{args.cost}",
                    "knob": lam, "bytes": len(data),
                    "bpp": 8 * len(data) / (height * width),
@@ -107,22 +124,50 @@ def main():
                    "predicted_bytes": plan.predicted_bits(lam) / 8,
                    "predicted_msssim": plan.predicted_msssim(lam),
                    "msssim": metrics.msssim(pixels, decoded),
-                   "psnr": metrics.psnr(pixels, decoded)})
+                   "psnr": metrics.psnr(pixels, decoded),
+                   "encode_secs": encode_secs, "decode_secs": decode_secs,
+                   "uniform_decode_secs": uniform_decode_secs[most]})
       print(f"{name} lambda {lam:g}: {rows[-1]['bpp']:.3f} bpp, MS-SSIM "
-            f"{rows[-1]['msssim']:.4f}, {k.mean():.1f} it "
+            f"{rows[-1]['msssim']:.4f}, {k.mean():.1f} it, decode "
+            f"{decode_secs / uniform_decode_secs[most]:.2f}x uniform "
             f"({time.time() - t0:.0f} s)", file=sys.stderr, flush=True)
   result = {"model": args.model, "cost": args.cost, "lambdas": lambdas,
-            "cell": cell, "min_iterations": args.min_iterations,
+            "cell": plan.map_block, "min_iterations": args.min_iterations,
             "images": [os.path.basename(p) for p in paths], "rows": rows}
   summarise(result, f"lagrange_{args.cost}", args.output)
 
 
+_TRACED = set()
+
+
+def timed_decode(codec, data, kind):
+  """(image, seconds) of one decode; the first decode of each kind
+  ("adaptive", "uniform") runs once untimed before (it traces)."""
+  if kind not in _TRACED:
+    codec.decompress(data)
+    _TRACED.add(kind)
+  start = time.perf_counter()
+  image = codec.decompress(data)
+  return image, time.perf_counter() - start
+
+
 def summarise(result, mode, output):
-  """BD-rates against uniform coding per image -> the result, written."""
+  """BD-rates against uniform coding per image, and decode time against a
+  uniform file of as many iterations -> the result, written."""
   rows = result["rows"]
   bd = {f"{mode}_{metric}": rd.per_image_bd_rates(rows, "uniform", mode, metric)
         for metric in ("msssim", "psnr")}
   result["bd_rate_vs_uniform_percent"] = bd
+  ratios = [r["decode_secs"] / r["uniform_decode_secs"] for r in rows
+            if "decode_secs" in r]
+  if ratios:
+    timed = [r for r in rows if "decode_secs" in r]
+    result["decode_time_vs_uniform"] = {
+        "mean": float(np.mean(ratios)), "median": float(np.median(ratios)),
+        "max": float(np.max(ratios)), "files": len(ratios),
+        "mean_encode_secs": float(np.mean([r["encode_secs"] for r in timed])),
+        "mean_decode_secs": float(np.mean([r["decode_secs"] for r in timed]))}
+    print(json.dumps(result["decode_time_vs_uniform"], indent=1))
   os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
   with open(output, "w") as f:
     json.dump(result, f, indent=1)
