@@ -98,11 +98,11 @@ def _parser():
                   "tiles of 512).")
   sp.add_argument("--adaptive", action="store_true",
                   help="Spatially adaptive bits, with --target-bpp or "
-                  "--target-msssim: each 32x32 block keeps the iterations "
-                  "whose MS-SSIM gain is worth their bits, so blocks where "
-                  "bits buy little stop early (images up to 4 megapixels; "
-                  "a uniform first pass and several trial encodes, so "
-                  "slower).")
+                  "--target-msssim: each cell of a stop map (16x16 pixels "
+                  "up to a megapixel, 32x32 up to 4, ...) keeps the "
+                  "iterations whose MS-SSIM gain is worth their bits, so "
+                  "cells where bits buy little stop early (a uniform first "
+                  "pass and several trial encodes, so slower).")
   model_arg(sp)
 
   sp = sub.add_parser("decode", help=".rnc file(s) -> PNG image(s).")
@@ -129,8 +129,8 @@ def _parser():
   sp.add_argument("--json", action="store_true", help="Print JSON.")
   sp.add_argument("--map", default=None,
                   help="PNG to write a spatially adaptive file's stop map "
-                  "to (one pixel per 32x32 block, brighter: more "
-                  "iterations; one input).")
+                  "to (one pixel per cell, 16x16 or more pixels; "
+                  "brighter: more iterations; one input).")
   sp.add_argument("--model", default=None, help="The folder of the model "
                   "that made the files, when it is not bundled.")
 
@@ -176,7 +176,7 @@ def _parser():
                   "256 against 0 measures what tile borders cost.")
   sp.add_argument("--adaptive", action="store_true",
                   help="Also our codec's spatially adaptive files (each "
-                  "32x32 block keeps the iterations whose MS-SSIM gain is "
+                  "stop-map cell keeps the iterations whose MS-SSIM gain is "
                   "worth their bits; a sweep of that price), entropy "
                   "coded, with their BD-rate against uniform coding and "
                   "their decode time against a uniform file of as many "

@@ -70,7 +70,9 @@ def test_adaptive_encode_and_its_map(photo_path, tmp_path, tiny_model_dir,
   png = tmp_path / "map.png"
   assert run("info", rnc, "--map", png) == 0
   assert "spatially adaptive" in capsys.readouterr().out
-  assert Image.open(png).size == (3, 2)  # 80x48 pixels in 32x32 blocks
+  # 80x48 pixels: a code map of 6x4 positions (the network codes 96x64),
+  # one 16x16 cell each
+  assert Image.open(png).size == (6, 4)
   assert run("decode", rnc, "-o", tmp_path / "a.png",
              "--model", tiny_model_dir) == 0
   bad = tmp_path / "b.rnc"
