@@ -50,8 +50,10 @@ def define_flags():
                        "bundled releases, >= 1000 for your own models.")
   flags.DEFINE_string("name", None, "Model name.")
   flags.DEFINE_string("description", "", "One line about the model.")
-  flags.DEFINE_enum("dtype", "float16", ["float16", "float32"],
-                    "Storage type of the weights.")
+  flags.DEFINE_enum("dtype", "float16", ["float16", "float32", "int8"],
+                    "Storage type of the weights (int8: a float32 scale "
+                    "per output unit; for the large fully connected "
+                    "thumbnail models).")
   flags.DEFINE_bool("register", False, "Add to compression/models/"
                     "registry.json (bundled releases only).")
   flags.DEFINE_bool("make_default", False, "With --register: new files use it.")

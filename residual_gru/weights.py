@@ -5,7 +5,9 @@ so any instance of a config reads any other's weights:
 - a training run's checkpoints (``<train_dir>/checkpoints``, written by
   residual_gru.train) hold the weights, the optimizer and the step;
 - a released model folder holds model.json and weights.npz (float16 to
-  keep the package small; the network computes in float32).
+  keep the package small, or int8 with a float32 scale per output unit for
+  the heavy fully connected thumbnail models; the network computes in
+  float32).
 """
 
 import json
@@ -14,12 +16,36 @@ import os
 import numpy as np
 
 
+# The suffix of an int8 variable's scales in a weights.npz.
+SCALE_SUFFIX = "@scale"
+
+
+def quantize_int8(values):
+  """float array -> (int8 array, float32 scales over its last axis):
+  symmetric, one scale per output unit (the last axis of a kernel), so
+  values ~= q * scale with |q| <= 127."""
+  values = np.asarray(values, np.float32)
+  axes = tuple(range(values.ndim - 1))
+  peak = np.abs(values).max(axis=axes) if values.ndim else np.abs(values)
+  scale = np.where(peak > 0, peak / 127.0, 1.0).astype(np.float32)
+  q = np.clip(np.rint(values / scale), -127, 127).astype(np.int8)
+  return q, scale
+
+
 def save_npz(network, path, dtype=np.float16):
-  """Writes the network's variables by name (compressed .npz)."""
+  """Writes the network's variables by name (compressed .npz); ``dtype``
+  float16, float32 or int8 (quantize_int8; each variable's scales beside
+  it under ``<name>@scale``)."""
   from residual_gru import model as model_lib
   named = model_lib.named_variables(network)
-  np.savez_compressed(path, **{k: v.numpy().astype(dtype)
-                               for k, v in named.items()})
+  arrays = {}
+  for name, variable in named.items():
+    if np.dtype(dtype) == np.int8:
+      arrays[name], arrays[name + SCALE_SUFFIX] = quantize_int8(
+          variable.numpy())
+    else:
+      arrays[name] = variable.numpy().astype(dtype)
+  np.savez_compressed(path, **arrays)
 
 
 def load_npz(network, path):
@@ -27,12 +53,18 @@ def load_npz(network, path):
   from residual_gru import model as model_lib
   named = model_lib.named_variables(network)
   with np.load(path) as stored:
-    if set(stored.files) != set(named):
+    names = {n for n in stored.files if not n.endswith(SCALE_SUFFIX)}
+    if names != set(named):
       raise ValueError(
           f"{path} does not match its model config: weights "
-          f"{sorted(set(stored.files) ^ set(named))[:4]} differ.")
+          f"{sorted(names ^ set(named))[:4]} differ.")
     for name, variable in named.items():
-      variable.assign(stored[name].astype(np.float32))
+      value = stored[name].astype(np.float32)
+      if stored[name].dtype == np.int8:
+        if name + SCALE_SUFFIX not in stored.files:
+          raise ValueError(f"{path}: int8 weights {name} have no scales.")
+        value = value * stored[name + SCALE_SUFFIX]
+      variable.assign(value)
 
 
 def build_network(model_config, weights_path):

@@ -131,3 +131,33 @@ def test_entropy_golden_file_decodes_exactly(model_id, folder):
         env={**os.environ, **env, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == want, env
+
+
+def test_int8_weights_load_within_half_a_step(tmp_path):
+  """weights.npz in int8 (release --dtype=int8, for the large fully
+  connected thumbnail models): every variable comes back within half its
+  output unit's quantization step, the file is smaller than float16's, and
+  int8 weights without their scales are refused."""
+  from residual_gru import config as config_lib
+  from residual_gru import model as model_lib
+  from residual_gru import networks, weights
+  config = config_lib.ModelConfig(channel_multiplier=0.0625, iterations=2)
+  network = networks.build(config)
+  for dtype in (np.int8, np.float16):
+    weights.save_npz(network, str(tmp_path / f"{np.dtype(dtype).name}.npz"),
+                     dtype)
+  assert (tmp_path / "int8.npz").stat().st_size < \
+      (tmp_path / "float16.npz").stat().st_size
+  again = networks.build(config)
+  weights.load_npz(again, str(tmp_path / "int8.npz"))
+  for name, variable in model_lib.named_variables(network).items():
+    value = variable.numpy()
+    _, scale = weights.quantize_int8(value)
+    restored = model_lib.named_variables(again)[name].numpy()
+    assert np.all(np.abs(restored - value) <= scale / 2 + 1e-7), name
+  with np.load(tmp_path / "int8.npz") as stored:
+    kept = {k: stored[k] for k in stored.files
+            if not k.endswith(weights.SCALE_SUFFIX)}
+  np.savez(tmp_path / "unscaled.npz", **kept)
+  with pytest.raises(ValueError, match="no scales"):
+    weights.load_npz(again, str(tmp_path / "unscaled.npz"))
