@@ -62,13 +62,18 @@ case "${1:-}" in
     # DEADLINE (epoch seconds, optional): no training runs past it.
     for pair in $BUDGETS; do
       n=${pair%%:*}; secs=${pair##*:}
-      # A row whose committed history reached its budget is finished (its
-      # run folder may be gone: a new machine keeps only the repository).
+      # A row whose committed history reached its budget is finished when
+      # it is bundled or its run is still here to release; a finished row
+      # with neither (fc_residual_distinct: its run went with session 11's
+      # machine before it was bundled) is trained again from scratch.
       # (|| true: a row never trained has no history, and pipefail would
       # otherwise end the chain there.)
       done_secs=$(tail -n 1 "runs/thumbnails/$n/history.jsonl" 2>/dev/null \
           | sed -n 's/.*"cpu_secs": *\([0-9]*\).*/\1/p' || true)
-      [ "${done_secs:-0}" -ge "$secs" ] && continue
+      if [ "${done_secs:-0}" -ge "$secs" ] && { [ -e "compression/models/$n/model.json" ] \
+          || [ -e "$RUNS/$n/checkpoints/checkpoint" ]; }; then
+        continue
+      fi
       if [ -n "${DEADLINE:-}" ]; then
         left=$(( DEADLINE - $(date +%s) ))
         [ "$left" -gt 120 ] || break
