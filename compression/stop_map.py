@@ -2,7 +2,7 @@
 
 A spatially adaptive file (issue #16) says, for each cell of a grid over
 the code map, how many iterations that cell sent. The map is small (one
-value per 32x32 pixels) and smooth (flat regions stop together), so it is
+value per 16x16 pixels, or coarser above a megapixel) and smooth (flat regions stop together), so it is
 range coded with adaptive binary contexts: each value v in 1..n becomes the
 decisions "continues past iteration t" for t = 1, 2, ... until the first
 "no" (none after n - 1), coded with a probability learnt from counts of
@@ -16,7 +16,7 @@ import constriction
 import numpy as np
 
 PRECISION = 1 << 12
-# At most this many cells (a 4-megapixel image at 32x32 pixels per cell):
+# At most this many cells (a megapixel at 16x16 pixels per cell, 4 at 32x32):
 # decoding is a Python loop over cells and decisions, so a header may not
 # claim more.
 MAX_CELLS = 4096

@@ -8,7 +8,8 @@ file sizes.
 The equal-slope rule of step 2 is greedy (a block stops the first time one
 iteration gains little) and prices every iteration of every block the same
 (raw bits). Here the encoder first codes the image uniformly and measures,
-for every 32x32 cell (2x2 code positions, the map's cell) and every
+for every cell of the stop map (16x16 pixels on Kodak, the codec's
+``map_block_for``; ``--cell`` to force another) and every
 iteration count k, the cell's means of MS-SSIM's maps per scale
 (``metrics.msssim_shares(per_scale=True)``) and what its codes cost: with
 ``--cost=entropy`` the entropy model's -log2 P of each bit (the bits the
