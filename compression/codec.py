@@ -291,21 +291,22 @@ class Codec:
         return block
     return MAP_BLOCKS[-1]
 
-  def _kept(self, stops, width, height, map_block=None):
-    """Iterations each code position sent, from a stop map (None: all)."""
+  def _stop_cells(self, stops, width, height, map_block):
+    """(cell side, iterations each code position sent) of a stop map:
+    (0, None) without one; the side ``map_block`` or ``map_block_for``."""
+    if stops is None:
+      return 0, None
     map_block = map_block or self.map_block_for(width, height)
-    return None if stops is None else container.positions_kept(
-        stops, map_block, width, height, self.geometry)
+    return map_block, container.positions_kept(stops, map_block, width,
+                                               height, self.geometry)
 
   def _raw(self, bits, width, height, tile_size=0, stops=None,
            map_block=None):
-    map_block = map_block or self.map_block_for(width, height)
-    kept = self._kept(stops, width, height, map_block)
+    map_block, kept = self._stop_cells(stops, width, height, map_block)
     return container.Container(
         model_id=self.model_id, width=width, height=height,
         segments=container.pack_bits(bits, kept), geometry=self.geometry,
-        tile_size=tile_size, stop_map=stops,
-        map_block=0 if stops is None else map_block)
+        tile_size=tile_size, stop_map=stops, map_block=map_block)
 
   def entropy_coded(self, bits, width, height, tile_size=0, stops=None,
                     map_block=None):
@@ -315,14 +316,13 @@ class Codec:
     borders, and its memory is that of the code map (1/256 of the pixels)."""
     from entropy_coder import coding
     entropy_id, engine = self.entropy
-    map_block = map_block or self.map_block_for(width, height)
-    kept = self._kept(stops, width, height, map_block)
+    map_block, kept = self._stop_cells(stops, width, height, map_block)
     return container.Container(
         model_id=self.model_id, width=width, height=height,
         segments=coding.encode(engine, np.asarray(bits, np.uint8), kept),
         payload_type=container.ENTROPY_CODED, entropy_id=entropy_id,
         tile_size=tile_size, stop_map=stops,
-        map_block=0 if stops is None else map_block)
+        map_block=map_block)
 
   def pack(self, bits, width, height, entropy_coding=None, tile_size=0,
            stops=None, map_block=None):

@@ -2,9 +2,10 @@
 
 A spatially adaptive file (issue #16) says, for each cell of a grid over
 the code map, how many iterations that cell sent. The map is small (one
-value per 16x16 pixels, or coarser above a megapixel) and smooth (flat regions stop together), so it is
-range coded with adaptive binary contexts: each value v in 1..n becomes the
-decisions "continues past iteration t" for t = 1, 2, ... until the first
+value per 16x16 pixels, or coarser above a megapixel) and smooth (flat
+regions stop together), so it is range coded with adaptive binary
+contexts: each value v in 1..n becomes the decisions "continues past
+iteration t" for t = 1, 2, ... until the first
 "no" (none after n - 1), coded with a probability learnt from counts of
 the same decisions so far in the same context (t and how many of the cell's
 upper and left neighbours continued past t). Counts are integers and the
