@@ -126,10 +126,15 @@ class ConvLSTM(_RecurrentCell):
     super().__init__(filters, kernel_size, strides, hidden_kernel_size,
                      **kwargs)
     f = self.filters
-    self.conv_x = _conv(4 * f, self.kernel_size, self.strides, name="w_fioj")
+    if not self.input_deconvolved:
+      self.conv_x = _conv(4 * f, self.kernel_size, self.strides,
+                          name="w_fioj")
     self.conv_h = _conv(4 * f, self.hidden_kernel_size, use_bias=False,
                         name="u_fioj")
 
+  # DeconvLSTM makes its own conv_x after conv_h (that order is in its
+  # training checkpoints' optimizer slots).
+  input_deconvolved = False
   state_depths = property(lambda self: (self.filters, self.filters))
 
   def call(self, x, state):
@@ -183,10 +188,14 @@ class DeconvLSTM(ConvLSTM):
   stride-1 convolution, so the state has the upsampled size.
   """
 
+  input_deconvolved = True
+
   def __init__(self, filters, kernel_size=3, strides=2, hidden_kernel_size=3,
                **kwargs):
     super().__init__(filters, kernel_size, 1, hidden_kernel_size, **kwargs)
     self.strides = int(strides)
+    # Made here only: a Conv2D made by ConvLSTM and then replaced stayed
+    # tracked, unbuilt, and Keras warned about it on every build.
     self.conv_x = Deconv2D(4 * self.filters, self.kernel_size, self.strides,
                            name="w_d_fioj")
 
@@ -237,6 +246,9 @@ class AssociativeLSTM(_RecurrentCell):
                         name="u")
 
   # State: the real view of h (filters) and the complex cell as (Re, Im).
+  # DeconvLSTM makes its own conv_x after conv_h (that order is in its
+  # training checkpoints' optimizer slots).
+  input_deconvolved = False
   state_depths = property(lambda self: (self.filters, self.filters))
 
   def call(self, x, state):

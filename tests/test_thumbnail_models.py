@@ -120,6 +120,17 @@ def test_deconvolution_upsamples_and_its_lstm_state_is_upsampled():
   assert layers.DeconvLSTM.from_config(cell.get_config()).strides == 2
 
 
+def test_deconv_lstm_tracks_only_the_layers_it_uses():
+  # Its gates' input term is a deconvolution only: a Conv2D left behind by
+  # ConvLSTM made Keras warn "build() was called ... unbuilt state" each
+  # time a conv_lstm model was built (so on every CLI run).
+  cell = layers.DeconvLSTM(3, 3, 2, 1)
+  assert [type(l).__name__ for l in cell._layers] == ["Conv2D", "Deconv2D"]
+  assert [l.name for l in cell._layers] == ["u_fioj", "w_d_fioj"]
+  assert [type(l).__name__ for l in layers.ConvLSTM(3)._layers] == [
+      "Conv2D", "Conv2D"]
+
+
 def test_config_rules():
   with pytest.raises(ValueError, match="shared_weights"):
     config_lib.ModelConfig(architecture="fc_lstm", shared_weights=True)
