@@ -146,7 +146,6 @@ def test_config_rules():
 
 def test_every_thumbnail_config_reads_and_fills_the_budgets():
   import glob
-  import os
   from residual_gru import codes
   root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   paths = sorted(glob.glob(os.path.join(root, "configs/thumbnails/*.json")))
