@@ -246,9 +246,6 @@ class AssociativeLSTM(_RecurrentCell):
                         name="u")
 
   # State: the real view of h (filters) and the complex cell as (Re, Im).
-  # DeconvLSTM makes its own conv_x after conv_h (that order is in its
-  # training checkpoints' optimizer slots).
-  input_deconvolved = False
   state_depths = property(lambda self: (self.filters, self.filters))
 
   def call(self, x, state):
